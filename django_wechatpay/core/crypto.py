@@ -1,0 +1,122 @@
+"""The three primitives of WeChat Pay API v3 (protocol §1.2, §4.1, §5).
+
+- SHA256withRSA (RSASSA-PKCS1-v1_5 over SHA-256), Base64: request signatures, response
+  and notification signatures, front-end invoke signatures.
+- AEAD_AES_256_GCM with the merchant's APIv3 key: notification resources and the
+  platform certificates of ``/v3/certificates``.
+- RSAES-OAEP with SHA-1 and MGF1-SHA-1: sensitive request fields (to WeChat Pay's key)
+  and sensitive response fields (to the merchant's key).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+import string
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .errors import ConfigurationError, CryptoError, DecryptionError
+
+APIV3_KEY_BYTES = 32
+_NONCE_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_nonce(length: int = 32) -> str:
+    """A random nonce from ``[0-9A-Za-z]``, as the official SDKs generate them."""
+    return "".join(secrets.choice(_NONCE_ALPHABET) for _ in range(length))
+
+
+def _utf8(value: str | bytes) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
+# --- SHA256withRSA -----------------------------------------------------------------------
+
+
+def rsa_sign(private_key: rsa.RSAPrivateKey, message: str | bytes) -> str:
+    signature = private_key.sign(_utf8(message), padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode("ascii")
+
+
+def rsa_verify(public_key: rsa.RSAPublicKey, message: str | bytes, signature: str) -> bool:
+    """True when ``signature`` (Base64) is valid for ``message``; never raises on bad input."""
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    try:
+        public_key.verify(raw, _utf8(message), padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+# --- AEAD_AES_256_GCM --------------------------------------------------------------------
+
+
+def apiv3_key_bytes(apiv3_key: str | bytes) -> bytes:
+    """Validate the APIv3 key: exactly 32 bytes (protocol §4.1).
+
+    Some SDKs accept 16 bytes and silently run AES-128; WeChat Pay never issues such a
+    key, so a short key is always a configuration mistake worth stopping on.
+    """
+    key = _utf8(apiv3_key)
+    if len(key) != APIV3_KEY_BYTES:
+        raise ConfigurationError(
+            f"the APIv3 key must be exactly {APIV3_KEY_BYTES} bytes, got {len(key)}; "
+            "copy it again from 商户平台 → 账户中心 → API安全"
+        )
+    return key
+
+
+def aead_decrypt(
+    apiv3_key: str | bytes, nonce: str, associated_data: str | None, ciphertext: str
+) -> bytes:
+    """Open an ``AEAD_AES_256_GCM`` resource; ``ciphertext`` is Base64 of data || tag."""
+    key = apiv3_key_bytes(apiv3_key)
+    try:
+        raw = base64.b64decode(ciphertext, validate=True)
+        return AESGCM(key).decrypt(_utf8(nonce), raw, _utf8(associated_data or ""))
+    except (InvalidTag, binascii.Error, ValueError):
+        raise DecryptionError(
+            "AEAD_AES_256_GCM decryption failed: wrong APIv3 key, or the data was altered"
+        ) from None
+
+
+def aead_encrypt(
+    apiv3_key: str | bytes, nonce: str, associated_data: str | None, plaintext: str | bytes
+) -> str:
+    key = apiv3_key_bytes(apiv3_key)
+    sealed = AESGCM(key).encrypt(_utf8(nonce), _utf8(plaintext), _utf8(associated_data or ""))
+    return base64.b64encode(sealed).decode("ascii")
+
+
+# --- RSA-OAEP(SHA-1) ---------------------------------------------------------------------
+
+_OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303 -- fixed by the protocol
+
+
+def oaep_encrypt(public_key: rsa.RSAPublicKey, plaintext: str) -> str:
+    try:
+        return base64.b64encode(public_key.encrypt(_utf8(plaintext), _OAEP)).decode("ascii")
+    except ValueError:
+        # OAEP-SHA1 with RSA-2048 holds at most 214 bytes.
+        raise CryptoError(
+            f"a sensitive field of {len(_utf8(plaintext))} bytes is too long to encrypt"
+        ) from None
+
+
+def oaep_decrypt(private_key: rsa.RSAPrivateKey, ciphertext: str) -> str:
+    try:
+        return private_key.decrypt(base64.b64decode(ciphertext, validate=True), _OAEP).decode(
+            "utf-8"
+        )
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise DecryptionError(
+            "RSA-OAEP decryption failed: the field was not encrypted to this merchant's key"
+        ) from None

@@ -1,0 +1,230 @@
+"""Every error the protocol layer raises, in one hierarchy.
+
+::
+
+    WeChatPayError
+    ├── ConfigurationError          our own setup is wrong (key material, APIv3 key, mode)
+    ├── CryptoError                 a primitive failed (e.g. DecryptionError)
+    ├── VerificationError           something claiming to be WeChat Pay did not verify
+    │   ├── MissingHeaderError / MalformedHeaderError
+    │   ├── StaleTimestampError
+    │   ├── UnknownSerialError
+    │   ├── BadSignatureError
+    │   │   └── SignatureProbeError       the WECHATPAY/SIGNTEST/ probe
+    │   ├── MalformedNotificationError
+    │   ├── UnsupportedResourceError
+    │   └── NotificationDecryptionError
+    ├── TransportError              the request may not have reached WeChat Pay (retryable)
+    │   ├── NetworkError
+    │   └── RequestTimeout
+    ├── APIError                    WeChat Pay answered with an error status
+    │   ├── BusinessError           4xx: the request must change before it can succeed
+    │   │   ├── SignatureRejectedError   401: WeChat Pay refused *our* signature
+    │   │   └── NotFoundError            404
+    │   ├── RateLimitedError        429 (retryable)
+    │   └── ServerError             5xx (retryable)
+    └── MalformedResponseError      a 2xx that is not the JSON it should be
+
+Every error carries ``request_id`` when WeChat Pay gave one, because that id is
+what WeChat Pay's support asks for first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class WeChatPayError(Exception):
+    """Base class of every error raised by django-wechatpay's protocol layer."""
+
+    #: Whether repeating the same call, unchanged, may succeed.
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        detail: Any = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.code:
+            parts.insert(0, f"[{self.code}]")
+        if self.status is not None:
+            parts.insert(0, f"HTTP {self.status}")
+        if self.request_id:
+            parts.append(f"(Request-ID {self.request_id})")
+        return " ".join(parts)
+
+
+# --- our side --------------------------------------------------------------------------
+
+
+class ConfigurationError(WeChatPayError, ValueError):
+    """The merchant configuration is unusable. The message says what, never the secret."""
+
+
+class KeyFormatError(ConfigurationError):
+    """Key or certificate material could not be loaded."""
+
+
+class CryptoError(WeChatPayError):
+    """A cryptographic primitive failed."""
+
+
+class DecryptionError(CryptoError):
+    """Ciphertext did not decrypt: wrong key, wrong nonce/associated data, or tampering."""
+
+
+# --- verification of what WeChat Pay (or someone pretending) sent us --------------------
+
+
+class VerificationError(WeChatPayError):
+    """A response or notification failed verification and must not be trusted.
+
+    ``reason`` is a stable machine-readable code, stored with rejected notifications.
+    """
+
+    reason = "verification_failed"
+
+
+class MissingHeaderError(VerificationError):
+    reason = "missing_header"
+
+    def __init__(self, header: str, **kwargs: Any) -> None:
+        super().__init__(f"required header {header} is missing", **kwargs)
+        self.header = header
+
+
+class MalformedHeaderError(VerificationError):
+    reason = "malformed_header"
+
+    def __init__(self, header: str, problem: str, **kwargs: Any) -> None:
+        super().__init__(f"header {header} is malformed: {problem}", **kwargs)
+        self.header = header
+
+
+class StaleTimestampError(VerificationError):
+    reason = "stale_timestamp"
+
+    def __init__(self, skew: int, limit: int, **kwargs: Any) -> None:
+        super().__init__(
+            f"Wechatpay-Timestamp is {abs(skew)} s {'behind' if skew < 0 else 'ahead of'} "
+            f"our clock; at most {limit} s is accepted",
+            **kwargs,
+        )
+        self.skew = skew
+
+
+class UnknownSerialError(VerificationError):
+    reason = "unknown_serial"
+
+    def __init__(self, serial: str, **kwargs: Any) -> None:
+        super().__init__(
+            f"no platform certificate or WeChat Pay public key is known for serial {serial!r}",
+            **kwargs,
+        )
+        self.serial = serial
+
+
+class BadSignatureError(VerificationError):
+    reason = "bad_signature"
+
+
+class SignatureProbeError(BadSignatureError):
+    """WeChat Pay's signature probe: a deliberately invalid ``WECHATPAY/SIGNTEST/`` signature.
+
+    It exists to catch merchants who do not verify; the right answer is to reject it.
+    """
+
+    reason = "signature_probe"
+
+
+class MalformedNotificationError(VerificationError):
+    reason = "malformed_body"
+
+
+class UnsupportedResourceError(VerificationError):
+    reason = "unsupported_resource"
+
+
+class NotificationDecryptionError(VerificationError):
+    reason = "decryption_failed"
+
+
+# --- transport --------------------------------------------------------------------------
+
+
+class TransportError(WeChatPayError):
+    """No HTTP answer was received. For a request that was sent, its outcome is unknown."""
+
+    retryable = True
+
+
+class NetworkError(TransportError):
+    """Connection refused, reset, DNS failure, TLS failure, or a proxy error."""
+
+
+class RequestTimeout(TransportError):
+    """Connecting or reading took longer than the configured timeout."""
+
+
+# --- WeChat Pay said no -----------------------------------------------------------------
+
+
+class APIError(WeChatPayError):
+    """WeChat Pay answered with a non-2xx status and (usually) a ``{code, message}`` body."""
+
+
+class BusinessError(APIError):
+    """A 4xx answer: parameters, permissions or business rules. Retrying unchanged won't help."""
+
+
+class SignatureRejectedError(BusinessError):
+    """401 ``SIGN_ERROR``: WeChat Pay could not verify the signature of *our* request.
+
+    Usually a wrong private key / serial pair, or a clock more than 5 minutes off.
+    """
+
+
+class NotFoundError(BusinessError):
+    """404, e.g. ``ORDER_NOT_EXIST`` or ``RESOURCE_NOT_EXISTS``."""
+
+
+class RateLimitedError(APIError):
+    retryable = True
+
+
+class ServerError(APIError):
+    """5xx: WeChat Pay's own failure. Retry with the same parameters (protocol §8.3)."""
+
+    retryable = True
+
+
+class MalformedResponseError(WeChatPayError):
+    """A verified 2xx response whose body is not the JSON it should be."""
+
+
+def api_error_for_status(status: int) -> type[APIError]:
+    """The :class:`APIError` subclass that describes an HTTP error status."""
+    if status == 401:
+        return SignatureRejectedError
+    if status == 404:
+        return NotFoundError
+    if status == 429:
+        return RateLimitedError
+    if status >= 500:
+        return ServerError
+    if 400 <= status < 500:
+        return BusinessError
+    return APIError
