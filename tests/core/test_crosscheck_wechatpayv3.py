@@ -131,7 +131,8 @@ def test_notifications_accepted_by_both_or_neither(
         except errors.VerificationError:
             ours = None
         if name == "genuine":
-            assert theirs is not None and ours is not None
+            assert theirs is not None
+            assert ours is not None
             assert theirs["resource"] == ours.resource == RESOURCE
             assert theirs["id"] == ours.id
         else:

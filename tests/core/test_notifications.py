@@ -58,7 +58,8 @@ def test_genuine_notification_is_decrypted(genuine, verifier, platform_keys):
     assert n.original_type == "transaction"
     assert n.serial == platform_keys.serial
     assert n.request_id == headers["Request-ID"]
-    assert n.create_time is not None and n.create_time.utcoffset().total_seconds() == 8 * 3600
+    assert n.create_time is not None
+    assert n.create_time.utcoffset().total_seconds() == 8 * 3600
 
 
 @pytest.mark.parametrize("style", ["canonical", "lower", "meta"])
