@@ -1,6 +1,6 @@
 """Settings for the test suite."""
 
-SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "Asia/Shanghai"

@@ -136,7 +136,8 @@ def test_notifications_accepted_by_both_or_neither(
             assert theirs["resource"] == ours.resource == RESOURCE
             assert theirs["id"] == ours.id
         else:
-            assert theirs is None and ours is None, name
+            assert theirs is None, name
+            assert ours is None, name
 
 
 def test_we_are_stricter_where_they_are_lax(their_core, our_verifier, platform_keys):
