@@ -45,7 +45,11 @@ def _read_material(source: KeySource, what: str) -> bytes:
     # Short, single-line text that names an existing file is a path, not key material.
     if isinstance(source, str) and b"\n" not in stripped and len(stripped) < 4096:
         candidate = Path(source.strip()).expanduser()
-        if candidate.is_file():
+        try:
+            is_file = candidate.is_file()
+        except OSError:  # e.g. a long base64 body is not a valid file name
+            is_file = False
+        if is_file:
             return _read_file(candidate, what)
     compact = b"".join(stripped.split())
     try:
