@@ -7,3 +7,6 @@ class WeChatPayConfig(AppConfig):
     label = "django_wechatpay"
     verbose_name = _("WeChat Pay")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 -- registers the system checks

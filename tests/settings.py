@@ -14,6 +14,12 @@ INSTALLED_APPS = [
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 ROOT_URLCONF = "tests.urls"
+WECHATPAY = {
+    "SECRET_KEYS": ["tests-only-secrets-key"],
+    "NOTIFY_BASE_URL": "https://shop.example.com",
+}
+LANGUAGE_CODE = "en"
+USE_I18N = True
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

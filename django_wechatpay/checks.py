@@ -1,0 +1,142 @@
+"""System checks for the configuration: stable IDs, messages that say what to fix.
+
+=================  ===============================================================
+id                 problem
+=================  ===============================================================
+wechatpay.E001     a merchant's private key cannot be loaded
+wechatpay.E002     a merchant's APIv3 key is not 32 bytes
+wechatpay.E003     a merchant has no merchant-certificate serial
+wechatpay.E004     public-key verification without a public key id and key
+wechatpay.E005     DEFAULT_MERCHANT names no configured merchant
+wechatpay.E006     a secret reference (env:/file:) cannot be resolved
+wechatpay.E007     tasks or NOTIFY_ASYNC enabled but Celery is not installed
+wechatpay.E008     unknown keys or values in a merchant definition
+wechatpay.W001     the notify URL is plain http outside DEBUG
+wechatpay.W002     SECRET_KEYS not set: stored secrets are encrypted with SECRET_KEY
+wechatpay.W003     no notify base URL: orders cannot be created
+=================  ===============================================================
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from .conf import MerchantSettings, resolve_secret, wechatpay_settings
+from .core.crypto import apiv3_key_bytes
+from .core.errors import ConfigurationError
+from .core.keys import load_private_key, load_public_key
+
+
+def _merchant_errors(entry: MerchantSettings) -> list[Error]:
+    where = f"WECHATPAY['MERCHANTS']['{entry.mchid}']"
+    problems: list[Error] = []
+    try:
+        private_key = resolve_secret(entry.private_key, what="private_key")
+        apiv3_key = resolve_secret(entry.apiv3_key, what="apiv3_key")
+        public_key = resolve_secret(entry.public_key, what="public_key")
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), obj=where, id="wechatpay.E006")]
+    try:
+        if not private_key:
+            raise ConfigurationError("no private_key is configured")
+        load_private_key(private_key)
+    except ConfigurationError as exc:
+        problems.append(
+            Error(f"{where}: the private key cannot be used: {exc.message}", id="wechatpay.E001")
+        )
+    try:
+        apiv3_key_bytes(apiv3_key or "")
+    except ConfigurationError as exc:
+        problems.append(Error(f"{where}: {exc.message}", id="wechatpay.E002"))
+    if not entry.serial_no:
+        problems.append(
+            Error(
+                f"{where}: serial_no (the merchant API certificate serial) is missing",
+                hint="商户平台 → 账户中心 → API安全 → 管理证书 shows it.",
+                id="wechatpay.E003",
+            )
+        )
+    if entry.verification not in ("certificate", "public_key", "both"):
+        problems.append(
+            Error(
+                f"{where}: verification must be certificate, public_key or both",
+                id="wechatpay.E008",
+            )
+        )
+    elif entry.verification != "certificate":
+        if not (entry.public_key_id and public_key):
+            problems.append(
+                Error(
+                    f"{where}: verification {entry.verification!r} needs "
+                    "public_key and public_key_id",
+                    id="wechatpay.E004",
+                )
+            )
+        else:
+            try:
+                load_public_key(public_key)
+            except ConfigurationError as exc:
+                problems.append(Error(f"{where}: {exc.message}", id="wechatpay.E004"))
+    return problems
+
+
+@register("wechatpay")
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    messages: list[Error | Warning] = []
+    try:
+        merchants = wechatpay_settings.merchants()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="wechatpay.E008")]
+    for entry in merchants.values():
+        messages += _merchant_errors(entry)
+
+    default = wechatpay_settings.DEFAULT_MERCHANT
+    if default and merchants and str(default) not in merchants:
+        messages.append(
+            Error(f"DEFAULT_MERCHANT {default!r} is not in MERCHANTS", id="wechatpay.E005")
+        )
+
+    if (
+        wechatpay_settings.TASKS_ENABLED or wechatpay_settings.NOTIFY_ASYNC
+    ) and not importlib.util.find_spec("celery"):
+        messages.append(
+            Error(
+                "WECHATPAY enables Celery work but Celery is not installed",
+                hint="pip install 'django-wechatpay[celery]'",
+                id="wechatpay.E007",
+            )
+        )
+
+    bases = [wechatpay_settings.NOTIFY_BASE_URL] + [m.notify_base_url for m in merchants.values()]
+    for base in filter(None, bases):
+        if base.startswith("http://") and not settings.DEBUG:
+            messages.append(
+                Warning(
+                    f"notify URL base {base!r} is plain http",
+                    hint="WeChat Pay requires an https notify_url in production.",
+                    id="wechatpay.W001",
+                )
+            )
+    if merchants and not any(bases):
+        messages.append(
+            Warning(
+                "no NOTIFY_BASE_URL: orders cannot be created until WeChat Pay knows "
+                "where to notify",
+                id="wechatpay.W003",
+            )
+        )
+    if not wechatpay_settings.SECRET_KEYS:
+        messages.append(
+            Warning(
+                "WECHATPAY['SECRET_KEYS'] is not set; merchant secrets stored in the database are "
+                "encrypted with a key derived from SECRET_KEY",
+                hint="Set SECRET_KEYS so that rotating SECRET_KEY does not make them unreadable.",
+                id="wechatpay.W002",
+            )
+        )
+    return messages

@@ -1,0 +1,147 @@
+"""``settings.WECHATPAY``, read lazily through one object.
+
+Nothing here reads Django settings at import time: ``wechatpay_settings.X`` looks the
+value up on each access, so ``override_settings`` in tests and settings changed at
+startup both work. Every key, its default and meaning is in ``docs/settings.md``.
+
+Secrets in settings may be given as references rather than literals, so that they stay
+out of settings files: ``"env:NAME"`` reads the environment variable ``NAME`` and
+``"file:/path"`` reads a file (for the private key the plain path also works).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+DEFAULTS: dict[str, Any] = {
+    # mchid → merchant definition; see MerchantSettings.
+    "MERCHANTS": {},
+    # The merchant used when none is named.
+    "DEFAULT_MERCHANT": None,
+    # Keys that encrypt merchant secrets stored in the database. The first encrypts,
+    # all decrypt: put a new key first, run `manage.py wechatpay_rotate_secrets`,
+    # then drop the old one. Empty: derived from SECRET_KEY (a system check warns).
+    "SECRET_KEYS": [],
+    # Where WeChat Pay reaches us: notify URLs are NOTIFY_BASE_URL + /notify/<mchid>/.
+    "NOTIFY_BASE_URL": None,
+    # Notifications larger than this are rejected with 413 before anything is parsed.
+    "NOTIFY_MAX_BODY_BYTES": 64 * 1024,
+    # Verify, store, answer 200, then process in a Celery task.
+    "NOTIFY_ASYNC": False,
+    # Let exceptions from signal receivers answer 5xx (so WeChat Pay retries).
+    "PROPAGATE_RECEIVER_ERRORS": False,
+    # Dotted path of a callable(merchant) -> str generating out_trade_no / out_refund_no.
+    "OUT_TRADE_NO_GENERATOR": "django_wechatpay.identifiers.new_out_trade_no",
+    "OUT_REFUND_NO_GENERATOR": "django_wechatpay.identifiers.new_out_refund_no",
+    # HTTP client behaviour.
+    "API_TIMEOUT": (5.0, 15.0),
+    "API_RETRIES": 2,
+    "API_PROXIES": None,
+    # At most one certificate download per merchant per this many seconds on an
+    # unknown serial (so forged serials cannot make us hammer WeChat Pay).
+    "CERTIFICATE_REFRESH_INTERVAL": 60,
+    # Background work (Celery).
+    "POLL_GRACE_SECONDS": 60,
+    "POLL_BATCH_SIZE": 200,
+    "CERTIFICATE_EXPIRY_WARNING_DAYS": 30,
+    "TASKS_ENABLED": False,
+}
+
+DEFAULT_API_BASE = "https://api.mch.weixin.qq.com"
+
+
+def resolve_secret(value: Any, *, what: str) -> str | None:
+    """Resolve ``env:NAME`` / ``file:/path`` references; literals are returned as is."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ImproperlyConfigured(f"WECHATPAY: {what} must be a string")
+    if value.startswith("env:"):
+        name = value[4:]
+        resolved = os.environ.get(name)
+        if resolved is None:
+            raise ImproperlyConfigured(
+                f"WECHATPAY: {what} names environment variable {name}, which is not set"
+            )
+        return resolved
+    if value.startswith("file:"):
+        path = Path(value[5:]).expanduser()
+        try:
+            return path.read_text("utf-8").strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"WECHATPAY: cannot read {what} from {path}: {exc.strerror}"
+            ) from None
+    return value
+
+
+@dataclass(frozen=True)
+class MerchantSettings:
+    """One entry of ``WECHATPAY["MERCHANTS"]``, secrets still as references."""
+
+    mchid: str
+    name: str = ""
+    partner: bool = False
+    appid: str | None = None
+    appids: tuple[str, ...] = ()
+    serial_no: str = ""
+    private_key: str | None = field(default=None, repr=False)
+    apiv3_key: str | None = field(default=None, repr=False)
+    verification: str = "certificate"
+    public_key: str | None = None
+    public_key_id: str | None = None
+    api_base: str = DEFAULT_API_BASE
+    notify_base_url: str | None = None
+
+    @classmethod
+    def from_dict(cls, mchid: str, raw: dict[str, Any]) -> MerchantSettings:
+        known = set(cls.__dataclass_fields__) - {"mchid"}
+        unknown = set(raw) - known
+        if unknown:
+            raise ImproperlyConfigured(
+                f"WECHATPAY['MERCHANTS'][{mchid!r}] has unknown keys: {', '.join(sorted(unknown))}"
+            )
+        values = dict(raw)
+        values["appids"] = tuple(values.get("appids") or ())
+        values.setdefault(
+            "verification", "public_key" if values.get("public_key") else "certificate"
+        )
+        return cls(mchid=str(mchid), **values)
+
+
+class WeChatPaySettings:
+    """Attribute access to ``settings.WECHATPAY`` with defaults, never cached at import."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"unknown WECHATPAY setting {name!r}")
+        user = getattr(settings, "WECHATPAY", {}) or {}
+        return user.get(name, DEFAULTS[name])
+
+    def merchants(self) -> dict[str, MerchantSettings]:
+        return {
+            str(mchid): MerchantSettings.from_dict(str(mchid), dict(raw))
+            for mchid, raw in (self.MERCHANTS or {}).items()
+        }
+
+
+wechatpay_settings = WeChatPaySettings()
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("WECHATPAY", "SECRET_KEY"):
+        from .merchants import reset_clients
+        from .secrets import reset_cipher
+
+        reset_cipher()
+        reset_clients()
+
+
+setting_changed.connect(_on_setting_changed)

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from ..compat import check_constraint
+from ..states import TradeState
+
+
+class TradeType(models.TextChoices):
+    JSAPI = "JSAPI", _("JSAPI (WeChat browser)")
+    MINIPROGRAM = "MINIPROGRAM", _("Mini-program")
+    APP = "APP", _("App")
+    H5 = "H5", _("H5 (mobile browser)")
+    NATIVE = "NATIVE", _("Native (QR code)")
+
+    @property
+    def api_path(self) -> str:
+        """The v3 order-creation path segment; mini-programs use the JSAPI interface."""
+        return {"MINIPROGRAM": "jsapi"}.get(self.value, self.value.lower())
+
+    @property
+    def reported_as(self) -> str:
+        """How WeChat Pay reports this type in ``trade_type`` (protocol §4.4)."""
+        return {"MINIPROGRAM": "JSAPI", "H5": "MWEB"}.get(self.value, self.value)
+
+
+class Order(models.Model):
+    """One payment, from prepay to paid (and refunded). Money is integer fen."""
+
+    merchant = models.ForeignKey(
+        "django_wechatpay.Merchant", on_delete=models.PROTECT, related_name="orders"
+    )
+    out_trade_no = models.CharField(_("out_trade_no"), max_length=32)
+    trade_type = models.CharField(_("trade type"), max_length=16, choices=TradeType.choices)
+    description = models.CharField(_("description"), max_length=127)
+    amount = models.PositiveIntegerField(_("amount (fen)"))
+    currency = models.CharField(_("currency"), max_length=8, default="CNY")
+    state = models.CharField(
+        _("state"),
+        max_length=16,
+        choices=TradeState.choices,
+        default=TradeState.NOTPAY,
+        db_index=True,
+    )
+    transaction_id = models.CharField(
+        _("WeChat Pay transaction id"), max_length=32, blank=True, db_index=True
+    )
+    appid = models.CharField(_("appid"), max_length=32, blank=True)
+    prepay_id = models.CharField(_("prepay_id"), max_length=64, blank=True)
+    code_url = models.CharField(_("code_url"), max_length=255, blank=True)
+    h5_url = models.URLField(_("h5_url"), max_length=512, blank=True)
+    payer_openid = models.CharField(_("payer openid"), max_length=128, blank=True, db_index=True)
+    payer_total = models.PositiveIntegerField(_("paid by payer (fen)"), null=True, blank=True)
+    sub_mchid = models.CharField(_("sub_mchid"), max_length=32, blank=True)
+    sub_appid = models.CharField(_("sub_appid"), max_length=32, blank=True)
+    notify_url = models.URLField(_("notify URL"), max_length=255, blank=True)
+    time_expire = models.DateTimeField(_("expires"), null=True, blank=True)
+    success_time = models.DateTimeField(_("paid at"), null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="wechatpay_orders",
+    )
+    attach = models.CharField(_("attach"), max_length=128, blank=True)
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    #: Set when WeChat Pay reported something inconsistent with this order (another
+    #: amount, mchid, appid…): the report is kept, the order is not paid by it.
+    flagged = models.BooleanField(_("flagged"), default=False, db_index=True)
+    flag_reason = models.TextField(_("flag reason"), blank=True)
+    last_response = models.JSONField(_("last WeChat Pay data"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "out_trade_no"], name="wechatpay_order_unique_out_trade_no"
+            ),
+            check_constraint(models.Q(amount__gt=0), "wechatpay_order_amount_positive"),
+        ]
+        permissions = [("refund_order", _("Can refund WeChat Pay orders"))]
+
+    def __str__(self) -> str:
+        return self.out_trade_no
+
+    @property
+    def is_paid(self) -> bool:
+        return self.state in (TradeState.SUCCESS, TradeState.REFUND)
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in (TradeState.CLOSED, TradeState.REVOKED, TradeState.REFUND)

@@ -1,0 +1,50 @@
+"""The notify view: a few lines; the pipeline is in :mod:`django_wechatpay.notify`."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from .conf import wechatpay_settings
+from .notify import Outcome, receive
+
+logger = logging.getLogger("django_wechatpay.notify")
+
+
+def _answer(outcome: Outcome) -> HttpResponse:
+    if outcome.ok:
+        return HttpResponse(status=outcome.status)
+    # WeChat Pay's documented failure body: {"code": "FAIL", "message": …} (protocol §4.6).
+    return JsonResponse(
+        {"code": "FAIL", "message": outcome.message[:64] or "FAIL"}, status=outcome.status
+    )
+
+
+@csrf_exempt
+@require_POST
+@transaction.non_atomic_requests
+def notify(request: HttpRequest, mchid: str) -> HttpResponse:
+    """Receive one WeChat Pay notification for merchant ``mchid``.
+
+    Exempt from CSRF (WeChat Pay has no token) and from ``ATOMIC_REQUESTS`` (the
+    delivery must be recorded in its own transaction, before anything can roll back).
+    """
+    limit = int(wechatpay_settings.NOTIFY_MAX_BODY_BYTES)
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > limit:
+        logger.warning(
+            "notification for %s refused: body of %s bytes over %d", mchid, declared, limit
+        )
+        return _answer(Outcome(413, "body too large"))
+    body = request.body
+    try:
+        outcome = receive(request, mchid, body)
+    except DatabaseError:
+        # Not even the record could be written: 5xx, so WeChat Pay delivers it again.
+        logger.exception("notification for %s could not be recorded", mchid)
+        return _answer(Outcome(500, "temporarily unavailable"))
+    return _answer(outcome)
