@@ -1,0 +1,3 @@
+"""The Django admin for WeChat Pay: one module per model."""
+
+from . import merchant, notification, order, reconciliation, refund  # noqa: F401
