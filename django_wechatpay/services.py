@@ -126,7 +126,7 @@ def notify_url_for(merchant: Merchant) -> str:
     return base.rstrip("/") + reverse("django_wechatpay:notify", kwargs={"mchid": merchant.mchid})
 
 
-def _merchant_query(order: Order) -> dict[str, str]:
+def merchant_query(order: Order) -> dict[str, str]:
     if order.merchant.partner:
         return {"sp_mchid": order.merchant.mchid, "sub_mchid": order.sub_mchid}
     return {"mchid": order.merchant.mchid}
@@ -475,18 +475,25 @@ def invoke_parameters(order: Order) -> dict[str, str]:
     return jsapi_invoke_params(signer, invoking_appid, order.prepay_id)
 
 
-def sync_order(order: Order, *, source: str = "query") -> Order:
-    """Ask WeChat Pay for the order's state and apply it."""
+def query_order(order: Order) -> dict[str, Any] | None:
+    """WeChat Pay's view of ``order``, or None when it never recorded it."""
     client = client_for(order.merchant)
     prefix = "/v3/pay/partner/transactions" if order.merchant.partner else "/v3/pay/transactions"
     try:
-        response = client.get(
-            f"{prefix}/out-trade-no/{order.out_trade_no}", query=_merchant_query(order)
-        )
+        return client.get(
+            f"{prefix}/out-trade-no/{order.out_trade_no}", query=merchant_query(order)
+        ).data
     except NotFoundError:
-        # Never placed (its creation failed before WeChat Pay recorded it): nothing to apply.
+        # Never placed (its creation failed before WeChat Pay recorded it).
+        return None
+
+
+def sync_order(order: Order, *, source: str = "query") -> Order:
+    """Ask WeChat Pay for the order's state and apply it."""
+    data = query_order(order)
+    if data is None:
         return order
-    order, _ = apply_transaction(order.merchant, response.data, source=source)
+    order, _ = apply_transaction(order.merchant, data, source=source)
     return order
 
 
@@ -496,7 +503,7 @@ def close_order(order: Order) -> Order:
         raise ClosingNotAllowed(f"order {order.out_trade_no} is {order.state} and cannot be closed")
     client = client_for(order.merchant)
     prefix = "/v3/pay/partner/transactions" if order.merchant.partner else "/v3/pay/transactions"
-    body = _merchant_query(order)
+    body = merchant_query(order)
     try:
         client.post(f"{prefix}/out-trade-no/{order.out_trade_no}/close", json=body, idempotent=True)
     except BusinessError as exc:
