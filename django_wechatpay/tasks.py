@@ -1,19 +1,117 @@
-"""Celery tasks. Each is also a management command (see ``management/commands``)."""
+"""Celery tasks. Each is also a management command (``wechatpay_*``).
+
+All are idempotent (they apply WeChat Pay's state through the one service path, where
+reaching a state twice is a no-op), acknowledge late so that a worker killed mid-task
+leaves the task to another, and retry with exponential backoff on WeChat Pay errors
+that are worth retrying (network, 429, 5xx).
+"""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
+from typing import Any
+
 from celery import shared_task
+from celery.schedules import crontab
+from django.utils import timezone
+
+from .core.errors import WeChatPayError
+
+RETRYING = {
+    "acks_late": True,
+    "autoretry_for": (WeChatPayError,),
+    "retry_backoff": 30,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def process_notification(log_id: int) -> int:
     """Process a verified, claimed notification (``WECHATPAY["NOTIFY_ASYNC"]``).
 
-    Idempotent: a notification already processed is left alone, so a redelivered task
-    (acks_late) makes no second transition. Returns the HTTP status the view would have
-    answered.
+    Returns the HTTP status the view would have answered.
     """
     from .models import NotificationLog
     from .notify import process
 
     return process(NotificationLog.objects.get(pk=log_id)).status
+
+
+@shared_task(**RETRYING)
+def rotate_certificates() -> dict[str, Any]:
+    from .certificate_rotation import rotate_certificates as rotate
+
+    report = rotate()
+    return {"refreshed": report.refreshed, "retired": report.retired, "errors": report.errors}
+
+
+@shared_task(**RETRYING)
+def poll_orders() -> str:
+    from .polling import poll_orders as poll
+
+    return str(poll())
+
+
+@shared_task(**RETRYING)
+def poll_refunds() -> str:
+    from .polling import poll_refunds as poll
+
+    return str(poll())
+
+
+@shared_task(**RETRYING)
+def reconcile_bill(mchid: str, bill_date: str, bill_type: str = "ALL") -> dict[str, Any]:
+    from .merchants import get_merchant
+    from .reconciliation import reconcile_bill as reconcile
+
+    run = reconcile(get_merchant(mchid), date.fromisoformat(bill_date), bill_type=bill_type)
+    return {"run": run.pk, "rows": run.rows, "discrepancies": run.discrepancies}
+
+
+@shared_task(acks_late=True)
+def reconcile_yesterday() -> list[str]:
+    """Queue yesterday's (Beijing time) reconciliation for every active merchant."""
+    from .models import Merchant
+    from .reconciliation import BEIJING
+
+    yesterday = (timezone.now().astimezone(BEIJING) - timedelta(days=1)).date().isoformat()
+    mchids = list(Merchant.objects.filter(is_active=True).values_list("mchid", flat=True))
+    for mchid in mchids:
+        reconcile_bill.delay(mchid, yesterday)
+    return mchids
+
+
+def _beijing_now() -> datetime:
+    from .reconciliation import BEIJING
+
+    return timezone.now().astimezone(BEIJING)
+
+
+def beat_schedule(prefix: str = "django_wechatpay") -> dict[str, dict[str, Any]]:
+    """A ready ``CELERY_BEAT_SCHEDULE`` (or ``app.conf.beat_schedule``) for the tasks.
+
+    Certificates every 6 hours (WeChat Pay asks for < 12 h), pending orders and refunds
+    every 5 minutes, yesterday's bill at 10:30 Beijing time (bills are ready from 10:00).
+    With django-celery-beat, load it once with ``PeriodicTask`` rows instead.
+    """
+    return {
+        f"{prefix}.rotate_certificates": {
+            "task": "django_wechatpay.tasks.rotate_certificates",
+            "schedule": timedelta(hours=6),
+        },
+        f"{prefix}.poll_orders": {
+            "task": "django_wechatpay.tasks.poll_orders",
+            "schedule": timedelta(minutes=5),
+        },
+        f"{prefix}.poll_refunds": {
+            "task": "django_wechatpay.tasks.poll_refunds",
+            "schedule": timedelta(minutes=5),
+        },
+        f"{prefix}.reconcile_yesterday": {
+            "task": "django_wechatpay.tasks.reconcile_yesterday",
+            # Beijing time whatever the Celery timezone: bills are per Beijing day.
+            "schedule": crontab(hour=10, minute=30, nowfun=_beijing_now),
+        },
+    }
