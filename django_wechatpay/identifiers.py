@@ -9,14 +9,14 @@ the rest).
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
-_BEIJING = timezone(timedelta(hours=8))
+from .core.bills import BEIJING_TZ
 
 
 def _stamp() -> str:
-    return datetime.now(_BEIJING).strftime("%Y%m%d%H%M%S")
+    return datetime.now(BEIJING_TZ).strftime("%Y%m%d%H%M%S")
 
 
 def new_out_trade_no(merchant: Any = None) -> str:

@@ -34,6 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import services, signals
+from .core.bills import BEIJING_TZ as BEIJING
 from .core.bills import TradeBillRow, TradeBillSummary, parse_trade_bill
 from .merchants import client_for
 from .models import (
@@ -49,7 +50,6 @@ from .states import RefundStatus, TradeState
 
 logger = logging.getLogger("django_wechatpay.reconciliation")
 
-BEIJING = timezone.get_fixed_timezone(8 * 60)
 BATCH = 1000
 #: A run still "running" after this long is assumed dead (a killed worker) and replaced.
 STALE_RUN = timedelta(hours=1)

@@ -8,6 +8,8 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from ..compat import url_form_field
+from ..conf import DEFAULT_API_BASE
 from ..core.crypto import apiv3_key_bytes
 from ..core.errors import ConfigurationError, NotFoundError, WeChatPayError
 from ..core.keys import load_private_key
@@ -32,6 +34,9 @@ class MerchantForm(forms.ModelForm):
         required=False,
         help_text=_("32 characters. Leave empty to keep the stored key."),
     )
+
+    api_base = url_form_field(label=_("API base URL"), initial=DEFAULT_API_BASE)
+    notify_base_url = url_form_field(label=_("notify base URL"), required=False)
 
     class Meta:
         model = Merchant

@@ -4,6 +4,12 @@ Nothing under ``django_wechatpay.core`` imports Django (a test enforces it), so 
 client, the notification parser and the bill parser can be used from any Python code.
 """
 
+from .bills import (
+    FundFlowBillReader,
+    TradeBillReader,
+    parse_fundflow_bill,
+    parse_trade_bill,
+)
 from .client import DEFAULT_API_BASE, ApiResponse, Upload, WeChatPayClient, encode_query
 from .errors import *  # noqa: F403 -- the error hierarchy is part of the public surface
 from .errors import WeChatPayError
@@ -24,10 +30,12 @@ __all__ = [
     "DEFAULT_API_BASE",
     "ApiResponse",
     "CertificateStore",
+    "FundFlowBillReader",
     "InMemoryCertificateStore",
     "Notification",
     "PlatformCertificate",
     "Signer",
+    "TradeBillReader",
     "Upload",
     "Verifier",
     "WeChatPayClient",
@@ -41,5 +49,7 @@ __all__ = [
     "load_certificate",
     "load_private_key",
     "load_public_key",
+    "parse_fundflow_bill",
     "parse_notification",
+    "parse_trade_bill",
 ]
