@@ -34,8 +34,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import services, signals
+from .core.bill_download import fetch_trade_bill
 from .core.bills import BEIJING_TZ as BEIJING
-from .core.bills import TradeBillRow, TradeBillSummary, parse_trade_bill
+from .core.bills import TradeBillRow, TradeBillSummary
 from .merchants import client_for
 from .models import (
     DiscrepancyKind,
@@ -111,19 +112,8 @@ def start_run(merchant: Merchant, day: date, bill_type: str = "ALL") -> Reconcil
 
 
 def download_bill(merchant: Merchant, day: date, bill_type: str = "ALL") -> Any:
-    """Apply for the day's trade bill and return its streaming reader."""
-    client = client_for(merchant)
-    query: dict[str, str] = {
-        "bill_date": day.isoformat(),
-        "bill_type": bill_type,
-        "tar_type": "GZIP",
-    }
-    answer = client.get("/v3/bill/tradebill", query=query)
-    return parse_trade_bill(
-        client.download(answer["download_url"]),
-        expected_hash=answer["hash_value"],
-        hash_type=answer.get("hash_type") or "SHA1",
-    )
+    """Apply for the day's trade bill and return its streaming, hash-checked reader."""
+    return fetch_trade_bill(client_for(merchant), day, bill_type=bill_type)
 
 
 def _batched(rows: Iterable[TradeBillRow], size: int) -> Iterator[list[TradeBillRow]]:
