@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= test,celery,drf,postgres,docs
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint docs demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint
+docs: install
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+test: install lint docs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install

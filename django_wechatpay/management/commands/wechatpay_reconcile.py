@@ -1,0 +1,49 @@
+"""Reconcile a day's trade bill (the ``reconcile_bill`` task)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from django_wechatpay.core.bills import BEIJING_TZ
+from django_wechatpay.merchants import get_merchant
+from django_wechatpay.models import Merchant
+from django_wechatpay.reconciliation import reconcile_bill
+
+
+class Command(BaseCommand):
+    help = "Compare a day's WeChat Pay trade bill with our orders and refunds."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--date", type=date.fromisoformat, help="YYYY-MM-DD; default: yesterday"
+        )
+        parser.add_argument("--merchant", action="append", help="mchid (repeatable); default: all")
+        parser.add_argument("--bill-type", default="ALL", choices=["ALL", "SUCCESS", "REFUND"])
+        parser.add_argument(
+            "--fail-on-discrepancy", action="store_true", help="exit non-zero if anything differs"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        day = options["date"] or (timezone.now().astimezone(BEIJING_TZ) - timedelta(days=1)).date()
+        if options["merchant"]:
+            merchants = [get_merchant(m) for m in options["merchant"]]
+        else:
+            merchants = list(Merchant.objects.filter(is_active=True))
+        rows = []
+        for merchant in merchants:
+            if self.verbosity:
+                self.stderr.write(f"reconciling {merchant.mchid} {day} …")
+            run = reconcile_bill(merchant, day, bill_type=options["bill_type"])
+            rows.append((merchant.mchid, run.rows, run.matched, run.healed, run.discrepancies))
+        widths = (12, 8, 8, 8, 14)
+        header = ("merchant", "rows", "matched", "healed", "discrepancies")
+        self.stdout.write("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+        for row in rows:
+            self.stdout.write("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+        total = sum(r[4] for r in rows)
+        if total and options["fail_on_discrepancy"]:
+            raise CommandError(f"{total} discrepancies for {day}")
