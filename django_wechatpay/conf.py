@@ -52,6 +52,12 @@ DEFAULTS: dict[str, Any] = {
     "POLL_BATCH_SIZE": 200,
     "CERTIFICATE_EXPIRY_WARNING_DAYS": 30,
     "TASKS_ENABLED": False,
+    # DRF API (django_wechatpay.api).
+    "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "API_ORDER_SCOPE": "django_wechatpay.api.permissions.default_order_scope",
+    "API_ALLOW_MERCHANT_CHOICE": False,
+    "API_THROTTLE_RATE": "60/min",
+    "API_SYNC_THROTTLE_RATE": "6/min",
 }
 
 DEFAULT_API_BASE = "https://api.mch.weixin.qq.com"

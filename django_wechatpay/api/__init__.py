@@ -1,0 +1,4 @@
+"""The front-end payment API on Django REST framework (``pip install django-wechatpay[drf]``).
+
+Mount it yourself: ``path("api/wechatpay/", include("django_wechatpay.api.urls"))``.
+"""
