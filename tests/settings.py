@@ -1,5 +1,8 @@
 """Settings for the test suite."""
 
+import os
+from urllib.parse import urlsplit
+
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 USE_TZ = True
@@ -12,7 +15,22 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django_wechatpay",
 ]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# The suite runs on PostgreSQL when WECHATPAY_TEST_POSTGRES gives a DSN (CI does), else
+# on SQLite; tests that need real row locks are marked `postgres`.
+_POSTGRES = urlsplit(os.environ.get("WECHATPAY_TEST_POSTGRES", ""))
+if _POSTGRES.scheme.startswith("postgres"):
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _POSTGRES.path.lstrip("/"),
+            "USER": _POSTGRES.username,
+            "PASSWORD": _POSTGRES.password,
+            "HOST": _POSTGRES.hostname,
+            "PORT": _POSTGRES.port or 5432,
+        }
+    }
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 ROOT_URLCONF = "tests.urls"
 WECHATPAY = {
     "SECRET_KEYS": ["tests-only-secrets-key"],

@@ -1,0 +1,416 @@
+"""The notify view: every rejection reason, duplicates, exactly-once signals, failures."""
+
+from __future__ import annotations
+
+import json
+from unittest import mock
+
+import pytest
+from django.db import DatabaseError
+from django.test import override_settings
+from django.urls import reverse
+
+from django_wechatpay.models import NotificationLog, NotificationStatus, Order, Refund
+from tests.conftest import APIV3_KEY, MCHID
+from tests.django.conftest import transaction_resource
+from tests.notify_factory import build_notification, sign_notification
+from tests.pki import KeyPair
+
+URL = f"/wechatpay/notify/{MCHID}/"
+
+
+def meta(headers: dict[str, str]) -> dict[str, str]:
+    return {
+        "HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items() if k != "Content-Type"
+    }
+
+
+def deliver(client, headers, body, url=URL):
+    return client.post(url, data=body, content_type="application/json", **meta(headers))
+
+
+@pytest.fixture
+def paid(platform_keys, make_order):
+    """An order and a genuine TRANSACTION.SUCCESS notification for it."""
+    order = make_order()
+    headers, body = build_notification(
+        platform_keys, platform_keys.serial, APIV3_KEY, transaction_resource(order)
+    )
+    return order, headers, body
+
+
+def test_url_name():
+    assert reverse("django_wechatpay:notify", kwargs={"mchid": MCHID}) == URL
+
+
+def test_payment_notification_pays_once(client, paid, recorder):
+    order, headers, body = paid
+    response = deliver(client, headers, body)
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert order.state == "SUCCESS"
+    assert order.transaction_id
+    assert order.payer_openid == "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+    assert recorder.names().count("payment_succeeded") == 1
+    assert recorder.names().count("notification_received") == 1
+    [log] = NotificationLog.objects.all()
+    assert log.status == NotificationStatus.PROCESSED
+    assert log.verified
+    assert log.response_status == 200
+    assert bytes(log.body) == body
+    assert log.headers["wechatpay-serial"] == headers["Wechatpay-Serial"]
+    assert log.resource["out_trade_no"] == order.out_trade_no
+    _, kwargs = recorder.calls[[n for n, _ in recorder.calls].index("payment_succeeded")]
+    assert kwargs["order"].pk == order.pk
+    assert kwargs["source"] == "notification"
+
+
+def test_redelivery_is_a_duplicate(client, paid, recorder):
+    _order, headers, body = paid
+    for _ in range(3):
+        assert deliver(client, headers, body).status_code == 200
+    assert recorder.names().count("payment_succeeded") == 1
+    assert recorder.names().count("notification_received") == 1
+    statuses = sorted(NotificationLog.objects.values_list("status", flat=True))
+    assert statuses == ["duplicate", "duplicate", "processed"]
+
+
+def test_new_notification_for_a_state_already_reached(client, paid, platform_keys, recorder):
+    order, headers, body = paid
+    deliver(client, headers, body)
+    headers2, body2 = build_notification(
+        platform_keys, platform_keys.serial, APIV3_KEY, transaction_resource(order)
+    )
+    assert deliver(client, headers2, body2).status_code == 200
+    assert recorder.names().count("payment_succeeded") == 1
+    assert recorder.names().count("notification_received") == 2
+
+
+def test_only_post(client):
+    assert client.get(URL).status_code == 405
+
+
+def test_csrf_exempt(paid, platform_keys):
+    from django.test import Client
+
+    _order, headers, body = paid
+    assert deliver(Client(enforce_csrf_checks=True), headers, body).status_code == 200
+
+
+def _rejected(response, reason, status):
+    assert response.status_code == status
+    assert response.json()["code"] == "FAIL"
+    assert response.json()["message"]
+    log = NotificationLog.objects.latest("pk")
+    assert log.status == NotificationStatus.REJECTED
+    assert log.rejection_reason == reason
+    return log
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (
+            lambda h, b: ({k: v for k, v in h.items() if k != "Wechatpay-Signature"}, b),
+            "missing_header",
+        ),
+        (
+            lambda h, b: ({k: v for k, v in h.items() if k != "Wechatpay-Timestamp"}, b),
+            "missing_header",
+        ),
+        (lambda h, b: ({**h, "Wechatpay-Timestamp": "soon"}, b), "malformed_header"),
+        (
+            lambda h, b: (
+                {**h, "Wechatpay-Timestamp": str(int(h["Wechatpay-Timestamp"]) - 301)},
+                b,
+            ),
+            "stale_timestamp",
+        ),
+        (lambda h, b: (h, b.replace(b"encrypt-resource", b"encrypt-resourcE")), "bad_signature"),
+        (
+            lambda h, b: (
+                {**h, "Wechatpay-Signature": "WECHATPAY/SIGNTEST/" + h["Wechatpay-Signature"]},
+                b,
+            ),
+            "signature_probe",
+        ),
+    ],
+)
+def test_forged_or_stale_deliveries_are_rejected(client, paid, recorder, mutate, reason):
+    order, headers, body = paid
+    headers, body = mutate(dict(headers), body)
+    _rejected(deliver(client, headers, body), reason, 401)
+    order.refresh_from_db()
+    assert order.state == "NOTPAY"
+    assert "payment_succeeded" not in recorder.names()
+    assert recorder.names() == ["notification_rejected"]
+
+
+def test_stale_timestamp_outer_edges(client, make_order, platform_keys):
+    import time
+
+    order = make_order()
+    for offset, status in ((-299, 200), (299, 200)):
+        headers, body = build_notification(
+            platform_keys,
+            platform_keys.serial,
+            APIV3_KEY,
+            transaction_resource(order),
+            timestamp=int(time.time()) + offset,
+        )
+        assert deliver(client, headers, body).status_code == status
+
+
+def test_signed_by_someone_else(client, make_order, platform_keys):
+    order = make_order()
+    impostor = KeyPair.generate("impostor")
+    headers, body = build_notification(
+        impostor, platform_keys.serial, APIV3_KEY, transaction_resource(order)
+    )
+    _rejected(deliver(client, headers, body), "bad_signature", 401)
+
+
+def test_malformed_json_signed(client, merchant, platform_keys):
+    body = b'{"id": "x", "event_type": '
+    _rejected(
+        deliver(client, sign_notification(platform_keys, platform_keys.serial, body), body),
+        "malformed_body",
+        400,
+    )
+
+
+def test_wrong_resource_type_and_algorithm(client, make_order, platform_keys):
+    order = make_order()
+    headers, body = build_notification(
+        platform_keys,
+        platform_keys.serial,
+        APIV3_KEY,
+        transaction_resource(order),
+        envelope_overrides={"resource_type": "plain"},
+    )
+    _rejected(deliver(client, headers, body), "unsupported_resource", 400)
+    envelope = json.loads(body)
+    envelope["resource_type"] = "encrypt-resource"
+    envelope["resource"]["algorithm"] = "AES_CBC"
+    body = json.dumps(envelope).encode()
+    _rejected(
+        deliver(client, sign_notification(platform_keys, platform_keys.serial, body), body),
+        "unsupported_resource",
+        400,
+    )
+
+
+def test_decryption_failure(client, make_order, platform_keys):
+    order = make_order()
+    headers, body = build_notification(
+        platform_keys, platform_keys.serial, "z" * 32, transaction_resource(order)
+    )
+    _rejected(deliver(client, headers, body), "decryption_failed", 401)
+
+
+def test_resource_for_another_merchant(client, make_order, platform_keys):
+    order = make_order()
+    headers, body = build_notification(
+        platform_keys,
+        platform_keys.serial,
+        APIV3_KEY,
+        transaction_resource(order, mchid="1900000999"),
+    )
+    _rejected(deliver(client, headers, body), "merchant_mismatch", 400)
+    order.refresh_from_db()
+    assert order.state == "NOTPAY"
+
+
+def test_unknown_merchant_in_url(client, paid):
+    _order, headers, body = paid
+    _rejected(
+        deliver(client, headers, body, url="/wechatpay/notify/1999999999/"), "unknown_merchant", 404
+    )
+
+
+def test_unknown_serial_answers_503_so_wechat_pay_retries(client, paid):
+    _order, headers, body = paid
+    headers = {**headers, "Wechatpay-Serial": "0123456789ABCDEF"}
+    # The certificate download this triggers has nowhere to go: WeChat Pay is not
+    # reachable from a test, and a refresh failure must not turn into a 4xx.
+    with mock.patch(
+        "django_wechatpay.core.client.WeChatPayClient.refresh_certificates", return_value=[]
+    ) as refresh:
+        _rejected(deliver(client, headers, body), "unknown_serial", 503)
+    assert refresh.call_count == 1
+
+
+def test_body_over_the_limit(client, paid):
+    _order, headers, body = paid
+    with override_settings(
+        WECHATPAY={"NOTIFY_MAX_BODY_BYTES": 100, "SECRET_KEYS": ["tests-only-secrets-key"]}
+    ):
+        response = deliver(client, headers, body)
+    assert response.status_code == 413
+    assert response.json()["code"] == "FAIL"
+
+
+def test_amount_mismatch_is_flagged_not_paid(client, make_order, platform_keys, recorder):
+    order = make_order(amount=100)
+    resource = transaction_resource(order)
+    resource["amount"] = {"total": 1, "payer_total": 1, "currency": "CNY", "payer_currency": "CNY"}
+    headers, body = build_notification(platform_keys, platform_keys.serial, APIV3_KEY, resource)
+    assert deliver(client, headers, body).status_code == 200  # recorded; a retry changes nothing
+    order.refresh_from_db()
+    assert order.state == "NOTPAY"
+    assert order.flagged
+    assert "amount.total" in order.flag_reason
+    assert "payment_succeeded" not in recorder.names()
+
+
+def test_other_event_types_are_recorded(client, platform_keys, merchant, recorder):
+    headers, body = build_notification(
+        platform_keys,
+        platform_keys.serial,
+        APIV3_KEY,
+        {"mchid": MCHID, "complaint_id": "c1"},
+        event_type="COMPLAINT.CREATE",
+        original_type="complaint",
+    )
+    assert deliver(client, headers, body).status_code == 200
+    assert recorder.names() == ["notification_received"]
+    assert recorder.calls[0][1]["event_type"] == "COMPLAINT.CREATE"
+    assert recorder.calls[0][1]["resource"]["complaint_id"] == "c1"
+
+
+def test_refund_notification(client, make_order, platform_keys, recorder):
+    order = make_order(state="SUCCESS", transaction_id="4200000000000000000000000009")
+    refund = Refund.objects.create(
+        order=order, merchant=order.merchant, out_refund_no="R1", amount=40, status="PROCESSING"
+    )
+    resource = {
+        "mchid": MCHID,
+        "out_trade_no": order.out_trade_no,
+        "transaction_id": order.transaction_id,
+        "out_refund_no": "R1",
+        "refund_id": "50000000000000000000000001",
+        "refund_status": "SUCCESS",
+        "success_time": "2024-05-21T10:00:00+08:00",
+        "user_received_account": "招商银行信用卡0403",
+        "amount": {"total": 100, "refund": 40, "payer_total": 100, "payer_refund": 40},
+    }
+    headers, body = build_notification(
+        platform_keys,
+        platform_keys.serial,
+        APIV3_KEY,
+        resource,
+        event_type="REFUND.SUCCESS",
+        original_type="refund",
+    )
+    assert deliver(client, headers, body).status_code == 200
+    refund.refresh_from_db()
+    order.refresh_from_db()
+    assert refund.status == "SUCCESS"
+    assert refund.refund_id == "50000000000000000000000001"
+    assert order.state == "REFUND"
+    assert recorder.names().count("refund_succeeded") == 1
+
+
+def test_unknown_order_answers_500_and_is_kept(client, merchant, platform_keys):
+    resource = {
+        "mchid": MCHID,
+        "out_trade_no": "NOPE",
+        "trade_state": "SUCCESS",
+        "amount": {"total": 1},
+    }
+    headers, body = build_notification(platform_keys, platform_keys.serial, APIV3_KEY, resource)
+    response = deliver(client, headers, body)
+    assert response.status_code == 500
+    log = NotificationLog.objects.get()
+    assert log.status == NotificationStatus.FAILED
+    assert "UnknownOrder" in log.error
+
+
+def test_receiver_failure_is_logged_by_default(client, paid):
+    from django_wechatpay.signals import payment_succeeded
+
+    def explode(**kwargs):
+        raise RuntimeError("fulfilment is down")
+
+    order, headers, body = paid
+    payment_succeeded.connect(explode, weak=False)
+    try:
+        assert deliver(client, headers, body).status_code == 200
+    finally:
+        payment_succeeded.disconnect(explode)
+    order.refresh_from_db()
+    assert order.state == "SUCCESS"
+
+
+def test_propagating_receiver_failure_answers_500_then_the_retry_succeeds(client, paid, recorder):
+    from django_wechatpay.signals import payment_succeeded
+
+    calls = []
+
+    def flaky(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("fulfilment is down")
+
+    order, headers, body = paid
+    settings = {
+        "PROPAGATE_RECEIVER_ERRORS": True,
+        "SECRET_KEYS": ["tests-only-secrets-key"],
+        "NOTIFY_BASE_URL": "https://shop.example.com",
+    }
+    payment_succeeded.connect(flaky, weak=False)
+    try:
+        with override_settings(WECHATPAY=settings):
+            first = deliver(client, headers, body)
+            order.refresh_from_db()
+            assert first.status_code == 500
+            assert order.state == "NOTPAY"  # rolled back with the receiver
+            log = NotificationLog.objects.get()
+            assert log.status == NotificationStatus.FAILED
+            assert "fulfilment is down" in log.traceback
+            second = deliver(client, headers, body)  # WeChat Pay's retry
+    finally:
+        payment_succeeded.disconnect(flaky)
+    assert second.status_code == 200
+    order.refresh_from_db()
+    assert order.state == "SUCCESS"
+    assert len(calls) == 2
+
+
+def test_database_failure_when_recording_answers_500(client, paid):
+    order, headers, body = paid
+    with mock.patch(
+        "django_wechatpay.notify.NotificationLog.objects.create", side_effect=DatabaseError("down")
+    ):
+        response = deliver(client, headers, body)
+    assert response.status_code == 500
+    assert response.json()["code"] == "FAIL"
+    assert deliver(client, headers, body).status_code == 200  # the retry after recovery
+    order.refresh_from_db()
+    assert order.state == "SUCCESS"
+
+
+def test_database_failure_during_processing_then_retry(client, paid, recorder):
+    order, headers, body = paid
+    with mock.patch(
+        "django_wechatpay.services.Order.save", side_effect=DatabaseError("connection lost")
+    ):
+        assert deliver(client, headers, body).status_code == 500
+    assert NotificationLog.objects.get().status == NotificationStatus.FAILED
+    assert deliver(client, headers, body).status_code == 200
+    order.refresh_from_db()
+    assert order.state == "SUCCESS"
+    assert recorder.names().count("payment_succeeded") == 1
+
+
+def test_replay_command_processes_a_failed_notification(paid, client):
+    from django.core.management import call_command
+
+    order, headers, body = paid
+    with mock.patch("django_wechatpay.services.Order.save", side_effect=DatabaseError("down")):
+        deliver(client, headers, body)
+    log = NotificationLog.objects.get()
+    call_command("wechatpay_replay_notification", str(log.pk), stdout=__import__("io").StringIO())
+    order.refresh_from_db()
+    assert order.state == "SUCCESS"
+    assert Order.objects.get(pk=order.pk).flagged is False
