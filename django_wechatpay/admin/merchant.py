@@ -19,12 +19,19 @@ from ..models.merchant import MerchantSource
 from .order import wechatpay_message
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """Never renders a value, not even the one just posted when the form has errors."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
 class MerchantForm(forms.ModelForm):
     """Secrets are write-only: the fields are always empty, blank keeps the stored value."""
 
     private_key = forms.CharField(
         label=_("Private key (apiclient_key.pem)"),
-        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+        widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off"}),
         required=False,
         help_text=_("Paste the PEM or its base64 body. Leave empty to keep the stored key."),
     )
