@@ -1,0 +1,82 @@
+"""Settings of the example shop. `make demo` fills in the simulator's merchant."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+VAR = Path(os.environ.get("DEMO_VAR_DIR", BASE_DIR / "var"))
+VAR.mkdir(exist_ok=True)
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-not-secret")
+DEBUG = True
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+USE_TZ = True
+TIME_ZONE = "Asia/Shanghai"
+LANGUAGE_CODE = os.environ.get("DEMO_LANGUAGE", "zh-hans")
+USE_I18N = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_wechatpay",
+    "example_project.shop",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "example_project.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR / "demo.sqlite3"}}
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The demo merchant: written by example_project/run_demo.py from the simulator it starts.
+DEMO_MERCHANT_FILE = VAR / "merchant.json"
+WECHATPAY: dict = {
+    "SECRET_KEYS": [os.environ.get("WECHATPAY_SECRETS_KEY", "example-project-secrets-key")],
+    "NOTIFY_BASE_URL": os.environ.get("DEMO_BASE_URL", "http://127.0.0.1:8000"),
+    "POLL_GRACE_SECONDS": 10,
+}
+if DEMO_MERCHANT_FILE.exists():
+    import json
+
+    _merchant = json.loads(DEMO_MERCHANT_FILE.read_text())
+    WECHATPAY["MERCHANTS"] = {_merchant.pop("mchid"): _merchant}
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "data_folder_in": str(VAR / "broker"),
+    "data_folder_out": str(VAR / "broker"),
+    "processed_folder": str(VAR / "broker-processed"),
+}
+CELERY_TASK_ALWAYS_EAGER = False
+LOGGING = {
+    "version": 1,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_wechatpay": {"handlers": ["console"], "level": "INFO"}},
+}
