@@ -1,0 +1,13 @@
+"""A local WeChat Pay v3: the simulator behind ``make demo``, our tests and yours.
+
+Its checks are written again from the protocol reference and never import
+``django_wechatpay.core``: a bug shared with the client would otherwise cancel out.
+Nothing here imports Django either; run it with ``python -m django_wechatpay.sandbox``.
+"""
+
+from .faults import KINDS as FAULT_KINDS
+from .faults import Fault
+from .server import Sandbox
+from .state import MerchantCredentials
+
+__all__ = ["FAULT_KINDS", "Fault", "MerchantCredentials", "Sandbox"]
