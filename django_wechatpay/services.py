@@ -499,6 +499,7 @@ def sync_order(order: Order, *, source: str = "query") -> Order:
 
 def close_order(order: Order) -> Order:
     """Close an unpaid order so it can no longer be paid."""
+    order.refresh_from_db(fields=["state"])  # the caller's instance may be stale
     if order.state not in (TradeState.NOTPAY, TradeState.USERPAYING, TradeState.PAYERROR):
         raise ClosingNotAllowed(f"order {order.out_trade_no} is {order.state} and cannot be closed")
     client = client_for(order.merchant)

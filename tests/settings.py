@@ -58,3 +58,4 @@ TEMPLATES = [
         },
     }
 ]
+STATIC_URL = "/static/"

@@ -77,8 +77,8 @@ class Sandbox:
         self.notifier = Notifier(self.store, time_factor=time_factor)
         self.time_factor = time_factor
         self.recording = recording
-        self.refund_outcome = refund_outcome
-        self.refund_delay = refund_delay
+        self.refund_outcome = self._default_refund_outcome = refund_outcome
+        self.refund_delay = self._default_refund_delay = refund_delay
         #: Copies of each notification to send (duplicates), and a delay before the first.
         self.notification_copies = 1
         self.notification_delay = 0.0
@@ -126,9 +126,16 @@ class Sandbox:
             yield sandbox
 
     def reset(self) -> None:
-        """Forget every merchant, order, refund, delivery and fault."""
+        """Forget every merchant, order, refund, delivery and fault; undo every knob."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self.refund_outcome = self._default_refund_outcome
+        self.refund_delay = self._default_refund_delay
         self.store.reset()
         self.faults.clear()
+        self.certificates = self.certificates[:1]
+        self.signing_index = 0
         self.notification_copies = 1
         self.notification_delay = 0.0
 
@@ -360,7 +367,9 @@ class Sandbox:
             if refund.success_time:
                 resource["success_time"] = rfc3339(refund.success_time)
             self.store.changed.notify_all()
-        merchant = self.store.merchants[refund.mchid]
+        merchant = self.store.merchants.get(refund.mchid)
+        if merchant is None:  # forgotten by a reset meanwhile
+            return
         summary = {"SUCCESS": "退款成功", "CLOSED": "退款关闭", "ABNORMAL": "退款异常"}[outcome]
         body = self._envelope(merchant, f"REFUND.{outcome}", summary, resource, "refund")
         self._send(
