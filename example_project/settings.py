@@ -61,6 +61,7 @@ WECHATPAY: dict = {
     "SECRET_KEYS": [os.environ.get("WECHATPAY_SECRETS_KEY", "example-project-secrets-key")],
     "NOTIFY_BASE_URL": os.environ.get("DEMO_BASE_URL", "http://127.0.0.1:8000"),
     "POLL_GRACE_SECONDS": 10,
+    "TASKS_ENABLED": True,
 }
 if DEMO_MERCHANT_FILE.exists():
     import json
@@ -68,6 +69,7 @@ if DEMO_MERCHANT_FILE.exists():
     _merchant = json.loads(DEMO_MERCHANT_FILE.read_text())
     WECHATPAY["MERCHANTS"] = {_merchant.pop("mchid"): _merchant}
 
+DEMO_SANDBOX_URL = os.environ.get("DEMO_SANDBOX_URL", "")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "data_folder_in": str(VAR / "broker"),
