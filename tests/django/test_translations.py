@@ -63,7 +63,7 @@ def test_every_literal_in_the_code_is_in_the_catalogue():
     literals = set()
     for path in sources:
         literals |= {
-            m.encode().decode("unicode_escape") for m in CALLS.findall(path.read_text("utf-8"))
+            ast.literal_eval(f"\"{m}\"") for m in CALLS.findall(path.read_text("utf-8"))
         }
     for path in (PACKAGE / "templates").rglob("*.html"):
         literals |= {a or b for a, b in TAGS.findall(path.read_text("utf-8"))}
