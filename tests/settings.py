@@ -13,8 +13,11 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "rest_framework",
+    "drf_spectacular",
     "django_wechatpay",
 ]
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 # The suite runs on PostgreSQL when WECHATPAY_TEST_POSTGRES gives a DSN (CI does), else
 # on SQLite; tests that need real row locks are marked `postgres`.
 _POSTGRES = urlsplit(os.environ.get("WECHATPAY_TEST_POSTGRES", ""))

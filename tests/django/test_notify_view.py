@@ -414,3 +414,25 @@ def test_replay_command_processes_a_failed_notification(paid, client):
     order.refresh_from_db()
     assert order.state == "SUCCESS"
     assert Order.objects.get(pk=order.pk).flagged is False
+
+
+def test_async_mode_verifies_stores_answers_then_processes_once(client, paid, recorder):
+    from celery import current_app
+
+    order, headers, body = paid
+    settings = {
+        "NOTIFY_ASYNC": True,
+        "SECRET_KEYS": ["tests-only-secrets-key"],
+        "NOTIFY_BASE_URL": "https://shop.example.com",
+    }
+    current_app.conf.task_always_eager = True  # the task runs in-process, after commit
+    try:
+        with override_settings(WECHATPAY=settings):
+            assert deliver(client, headers, body).status_code == 200
+            assert deliver(client, headers, body).status_code == 200
+    finally:
+        current_app.conf.task_always_eager = False
+    order.refresh_from_db()
+    assert order.state == "SUCCESS"
+    assert recorder.names().count("payment_succeeded") == 1
+    assert NotificationLog.objects.filter(status=NotificationStatus.PROCESSED).count() == 1

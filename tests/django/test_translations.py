@@ -62,9 +62,7 @@ def test_every_literal_in_the_code_is_in_the_catalogue():
     ]
     literals = set()
     for path in sources:
-        literals |= {
-            ast.literal_eval(f"\"{m}\"") for m in CALLS.findall(path.read_text("utf-8"))
-        }
+        literals |= {ast.literal_eval(f'"{m}"') for m in CALLS.findall(path.read_text("utf-8"))}
     for path in (PACKAGE / "templates").rglob("*.html"):
         literals |= {a or b for a, b in TAGS.findall(path.read_text("utf-8"))}
     missing = sorted(s for s in literals if s not in entries)
