@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     args.var.mkdir(parents=True, exist_ok=True)
-    for folder in ("broker", "broker-processed"):
+    for folder in ("broker", "broker-processed", "broker-control"):
         (args.var / folder).mkdir(exist_ok=True)
     sandbox = Sandbox("127.0.0.1", args.sandbox_port, time_factor=60).start()
     merchant = sandbox.create_merchant("1900000001", appids=["wxd678efh567hg6787"])

@@ -75,6 +75,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "data_folder_in": str(VAR / "broker"),
     "data_folder_out": str(VAR / "broker"),
     "processed_folder": str(VAR / "broker-processed"),
+    "control_folder": str(VAR / "broker-control"),
 }
 CELERY_TASK_ALWAYS_EAGER = False
 LOGGING = {
