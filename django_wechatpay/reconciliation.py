@@ -246,9 +246,18 @@ def _refunds(
     return items
 
 
+def _absent_from_bill(
+    rows: Iterable[tuple[Any, ...]], bill_keys: array, make: Callable[..., ReconciliationItem]
+) -> Iterator[ReconciliationItem]:
+    """Items for the rows (first value: the number the bill uses) that the bill lacks."""
+    sorted_keys = sorted(bill_keys)
+    for row in rows:
+        if not _in_sorted(sorted_keys, row[0]):
+            yield make(*row)
+
+
 def _missing_there(run: ReconciliationRun, tally: _Tally) -> Iterator[ReconciliationItem]:
     start, end = day_bounds(run.bill_date)
-    order_keys = sorted(tally.order_keys)
     paid = (
         Order.objects.filter(
             merchant=run.merchant,
@@ -259,17 +268,17 @@ def _missing_there(run: ReconciliationRun, tally: _Tally) -> Iterator[Reconcilia
         .values_list("out_trade_no", "transaction_id", "amount")
         .iterator(chunk_size=BATCH)
     )
-    for out_trade_no, transaction_id, amount in paid:
-        if not _in_sorted(order_keys, out_trade_no):
-            yield _item(
-                run,
-                DiscrepancyKind.MISSING_THERE,
-                out_trade_no=out_trade_no,
-                transaction_id=transaction_id,
-                ours={"amount": amount},
-            )
-    del order_keys
-    refund_keys = sorted(tally.refund_keys)
+    yield from _absent_from_bill(
+        paid,
+        tally.order_keys,
+        lambda out_trade_no, transaction_id, amount: _item(
+            run,
+            DiscrepancyKind.MISSING_THERE,
+            out_trade_no=out_trade_no,
+            transaction_id=transaction_id,
+            ours={"amount": amount},
+        ),
+    )
     refunded = (
         Refund.objects.filter(
             merchant=run.merchant,
@@ -280,15 +289,17 @@ def _missing_there(run: ReconciliationRun, tally: _Tally) -> Iterator[Reconcilia
         .values_list("out_refund_no", "order__out_trade_no", "amount")
         .iterator(chunk_size=BATCH)
     )
-    for out_refund_no, out_trade_no, amount in refunded:
-        if not _in_sorted(refund_keys, out_refund_no):
-            yield _item(
-                run,
-                DiscrepancyKind.MISSING_THERE,
-                out_trade_no=out_trade_no,
-                out_refund_no=out_refund_no,
-                ours={"amount": amount},
-            )
+    yield from _absent_from_bill(
+        refunded,
+        tally.refund_keys,
+        lambda out_refund_no, out_trade_no, amount: _item(
+            run,
+            DiscrepancyKind.MISSING_THERE,
+            out_trade_no=out_trade_no,
+            out_refund_no=out_refund_no,
+            ours={"amount": amount},
+        ),
+    )
 
 
 def _save(items: Iterable[ReconciliationItem], tally: _Tally) -> None:

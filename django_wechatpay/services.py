@@ -139,6 +139,41 @@ def _flag(row: Order | Refund, problem: str) -> None:
     row.save(update_fields=["flagged", "flag_reason", "updated_at"])
 
 
+# --- the decision shared by payments and refunds ----------------------------------------
+
+
+class _Mismatches:
+    """Collects fields WeChat Pay reported differently from our record (absent ones pass)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+
+    def __call__(self, name: str, reported: Any, ours: Any) -> None:
+        if reported not in (None, "") and str(reported) != str(ours):
+            self.problems.append(f"{name} is {reported!r}, ours is {ours!r}")
+
+
+def _refused_or_unchanged(
+    row: Order | Refund,
+    previous: str,
+    target: str,
+    table: dict[str, frozenset[str]],
+    problems: list[str],
+    source: str,
+) -> Applied | None:
+    """The outcome when the report must not (or need not) move the row; None to apply it."""
+    problem = "; ".join(problems)
+    if not problem:
+        try:
+            if check_transition(table, type(row).__name__.lower(), previous, target):
+                return None
+            return Applied(False, previous, previous)
+        except IllegalTransition as exc:
+            problem = str(exc)
+    _flag(row, f"{source}: {problem}")
+    return Applied(False, previous, previous, flagged=True, problem=problem)
+
+
 # --- payments: the one path --------------------------------------------------------------
 
 
@@ -147,10 +182,7 @@ def transaction_problems(order: Order, data: dict[str, Any]) -> list[str]:
     merchant = order.merchant
     problems = []
 
-    def expect(name: str, reported: Any, ours: Any) -> None:
-        if reported not in (None, "") and str(reported) != str(ours):
-            problems.append(f"{name} is {reported!r}, ours is {ours!r}")
-
+    expect = _Mismatches(problems)
     if merchant.partner:
         expect("sp_mchid", data.get("sp_mchid"), merchant.mchid)
         expect("sub_mchid", data.get("sub_mchid"), order.sub_mchid)
@@ -192,17 +224,11 @@ def apply_transaction(
             raise UnknownOrder(f"no order {out_trade_no} for merchant {merchant.mchid}") from None
         previous = order.state
         problems = transaction_problems(order, data)
-        if problems:
-            problem = "; ".join(problems)
-            _flag(order, f"{source}: {problem}")
-            return order, Applied(False, previous, previous, flagged=True, problem=problem)
-        try:
-            changed = check_transition(TRADE_TRANSITIONS, "order", previous, target)
-        except IllegalTransition as exc:
-            _flag(order, f"{source}: {exc}")
-            return order, Applied(False, previous, previous, flagged=True, problem=str(exc))
-        if not changed:
-            return order, Applied(False, previous, previous)
+        outcome = _refused_or_unchanged(
+            order, previous, target, TRADE_TRANSITIONS, problems, source
+        )
+        if outcome is not None:
+            return order, outcome
 
         order.state = target
         order.last_response = data
@@ -232,10 +258,7 @@ def apply_transaction(
 def refund_problems(refund: Refund, data: dict[str, Any]) -> list[str]:
     problems = []
 
-    def expect(name: str, reported: Any, ours: Any) -> None:
-        if reported not in (None, "") and str(reported) != str(ours):
-            problems.append(f"{name} is {reported!r}, ours is {ours!r}")
-
+    expect = _Mismatches(problems)
     expect("out_trade_no", data.get("out_trade_no"), refund.order.out_trade_no)
     if refund.refund_id:
         expect("refund_id", data.get("refund_id"), refund.refund_id)
@@ -283,20 +306,14 @@ def apply_refund(
         refund = _lock_refund(merchant, out_refund_no)
         previous = refund.status
         problems = refund_problems(refund, data)
-        if problems:
-            problem = "; ".join(problems)
-            _flag(refund, f"{source}: {problem}")
-            return refund, Applied(False, previous, previous, flagged=True, problem=problem)
-        try:
-            changed = check_transition(REFUND_TRANSITIONS, "refund", previous, target)
-        except IllegalTransition as exc:
-            _flag(refund, f"{source}: {exc}")
-            return refund, Applied(False, previous, previous, flagged=True, problem=str(exc))
-        if not changed:
-            if not refund.refund_id and data.get("refund_id"):
+        outcome = _refused_or_unchanged(
+            refund, previous, target, REFUND_TRANSITIONS, problems, source
+        )
+        if outcome is not None:
+            if not outcome.flagged and not refund.refund_id and data.get("refund_id"):
                 refund.refund_id = data["refund_id"]
                 refund.save(update_fields=["refund_id", "updated_at"])
-            return refund, Applied(False, previous, previous)
+            return refund, outcome
 
         refund.status = target
         refund.refund_id = data.get("refund_id") or refund.refund_id
