@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= test,celery,drf,postgres,docs
 
-.PHONY: install test lint docs demo clean
+.PHONY: install test lint docs demo fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ docs: install
 
 test: install lint docs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The long Hypothesis run over the notification parser (10,000 examples a property).
+fuzz: install
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/core/test_notification_fuzz.py -q
 
 demo: install
 	$(BIN)/python example_project/run_demo.py
