@@ -375,38 +375,38 @@ def combine_create(sb: Sandbox, call: Call) -> tuple[int, Any]:
     return 200, {"prepay_id": parent.prepay_id}
 
 
+def combine_view(parent: Order) -> dict[str, Any]:
+    """A combine payment as its query answer and its notification show it (§6.5)."""
+    body = parent.request
+    subs = []
+    for i, sub in enumerate(body["sub_orders"]):
+        view = {
+            "mchid": sub["mchid"],
+            "out_trade_no": sub["out_trade_no"],
+            "sub_mchid": sub.get("sub_mchid"),
+            "trade_type": parent.trade_type,
+            "trade_state": parent.state,
+            "attach": sub.get("attach", ""),
+            "amount": {"total_amount": sub["amount"]["total_amount"], "currency": "CNY"},
+        }
+        if parent.success_time:
+            view["transaction_id"] = f"{parent.transaction_id}{i:02d}"
+            view["success_time"] = rfc3339(parent.success_time)
+        subs.append({k: v for k, v in view.items() if v is not None})
+    return {
+        "combine_appid": body["combine_appid"],
+        "combine_mchid": body["combine_mchid"],
+        "combine_out_trade_no": body["combine_out_trade_no"],
+        "sub_orders": subs,
+    }
+
+
 def combine_query(sb: Sandbox, call: Call) -> tuple[int, Any]:
     with sb.store.lock:
         parent = sb.store.orders.get(_combine_key(call))
         if parent is None:
             raise Reject(404, "ORDER_NOT_EXIST", "订单不存在")
-        body = parent.request
-        subs = [
-            {
-                "mchid": s["mchid"],
-                "out_trade_no": s["out_trade_no"],
-                "sub_mchid": s.get("sub_mchid"),
-                "trade_type": parent.trade_type,
-                "trade_state": parent.state,
-                "attach": s.get("attach", ""),
-                "amount": {"total_amount": s["amount"]["total_amount"], "currency": "CNY"},
-                **(
-                    {
-                        "transaction_id": f"{parent.transaction_id}{i:02d}",
-                        "success_time": rfc3339(parent.success_time),
-                    }
-                    if parent.success_time
-                    else {}
-                ),
-            }
-            for i, s in enumerate(body["sub_orders"])
-        ]
-        return 200, {
-            "combine_appid": body["combine_appid"],
-            "combine_mchid": body["combine_mchid"],
-            "combine_out_trade_no": body["combine_out_trade_no"],
-            "sub_orders": subs,
-        }
+        return 200, combine_view(parent)
 
 
 def combine_close(sb: Sandbox, call: Call) -> tuple[int, Any]:

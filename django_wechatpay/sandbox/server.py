@@ -325,7 +325,10 @@ class Sandbox:
     def _notify_transaction(self, order: Order) -> None:
         merchant = self.store.merchants[order.mchid]
         with self.store.lock:
-            resource = payments.transaction_view(order)
+            combined = "combine_out_trade_no" in order.request
+            resource = (
+                payments.combine_view(order) if combined else payments.transaction_view(order)
+            )
         body = self._envelope(merchant, "TRANSACTION.SUCCESS", "支付成功", resource, "transaction")
         self._send(merchant, order.notify_url, "TRANSACTION.SUCCESS", body)
 

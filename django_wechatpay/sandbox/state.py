@@ -90,7 +90,6 @@ class Order:
     transaction_id: str = ""
     success_time: dt.datetime | None = None
     closed: bool = False
-    combine_out_trade_no: str = ""
 
     @property
     def total(self) -> int:

@@ -104,9 +104,20 @@ def test_partner_orders(transactional_db, wechatpay_sandbox, settings, live_serv
             payer_client_ip="127.0.0.1",
         )
         assert order.prepay_id or order.code_url or order.h5_url
-        if trade_type in ("JSAPI", "APP"):
+        if trade_type == "JSAPI":
             params = services.invoke_parameters(order)
-            assert creds.appids[0] in params.values()
+            assert params["appId"] == creds.appids[0]  # sp_appid: no sub_appid given
+            message = "".join(
+                params[k] + "\n" for k in ("appId", "timeStamp", "nonceStr", "package")
+            )
+            assert verify_with(creds, message.encode(), params["paySign"])
+        if trade_type == "APP":
+            params = services.invoke_parameters(order)
+            assert params["partnerid"] == creds.mchid  # the service provider's mchid
+            message = "".join(
+                params[k] + "\n" for k in ("appid", "timestamp", "noncestr", "prepayid")
+            )
+            assert verify_with(creds, message.encode(), params["sign"])
     order = services.create_order(
         merchant=merchant, trade_type="NATIVE", amount=7, description="x", sub_mchid=sub
     )

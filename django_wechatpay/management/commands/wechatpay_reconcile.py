@@ -35,7 +35,7 @@ class Command(BaseCommand):
             merchants = list(Merchant.objects.filter(is_active=True))
         rows = []
         for merchant in merchants:
-            if self.verbosity:
+            if options["verbosity"]:
                 self.stderr.write(f"reconciling {merchant.mchid} {day} …")
             run = reconcile_bill(merchant, day, bill_type=options["bill_type"])
             rows.append((merchant.mchid, run.rows, run.matched, run.healed, run.discrepancies))

@@ -1,0 +1,116 @@
+"""Polling cost, the management commands, and admin actions against the simulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from django_wechatpay import services
+from django_wechatpay.merchants import get_merchant, reset_clients
+from django_wechatpay.models import Order
+from django_wechatpay.polling import poll_orders
+from tests.sandbox.raw import call
+
+
+@pytest.fixture
+def shop(transactional_db, wechatpay_settings, settings):
+    settings.WECHATPAY = {**settings.WECHATPAY, "POLL_GRACE_SECONDS": 0}
+    reset_clients()
+    return get_merchant()
+
+
+def make_pending(shop, count):
+    for _ in range(count):
+        services.create_order(merchant=shop, trade_type="NATIVE", amount=1, description="x")
+
+
+def test_poll_queries_grow_with_batches_not_orders(shop):
+    make_pending(shop, 4)
+    with CaptureQueriesContext(connection) as small:
+        assert poll_orders(batch_size=4).checked == 4
+    make_pending(shop, 8)
+    with CaptureQueriesContext(connection) as large:
+        assert poll_orders(batch_size=4).checked == 12
+    # One query per batch plus the empty one that ends the scan; nothing per order.
+    assert len(small) == 2
+    assert len(large) == 4
+
+
+def test_commands(shop, wechatpay_sandbox):
+    order = services.create_order(merchant=shop, trade_type="NATIVE", amount=1, description="x")
+    wechatpay_sandbox.pay(code_url=order.code_url)
+    out = io.StringIO()
+    call_command("wechatpay_poll", stdout=out)
+    assert "changed 1" in out.getvalue()
+    call_command("wechatpay_certificates", stdout=out)
+    assert shop.mchid in out.getvalue()
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    call_command("wechatpay_reconcile", "--date", today, stdout=out, stderr=io.StringIO())
+    assert "discrepancies" in out.getvalue()
+    Order.objects.filter(pk=order.pk).update(amount=2)
+    with pytest.raises(CommandError, match="discrepancies"):
+        call_command(
+            "wechatpay_reconcile",
+            "--date",
+            today,
+            "--fail-on-discrepancy",
+            stdout=out,
+            stderr=io.StringIO(),
+        )
+
+
+def test_admin_refund_shows_wechat_pays_refusal(
+    client, shop, wechatpay_sandbox, wechatpay_merchant
+):
+    order = services.create_order(merchant=shop, trade_type="NATIVE", amount=100, description="x")
+    wechatpay_sandbox.pay(code_url=order.code_url)
+    services.sync_order(order)
+    call(
+        wechatpay_sandbox.base_url,
+        wechatpay_merchant,
+        "POST",
+        "/v3/refund/domestic/refunds",
+        {
+            "out_trade_no": order.out_trade_no,
+            "out_refund_no": "ELSEWHERE",
+            "amount": {"refund": 90, "total": 100, "currency": "CNY"},
+        },
+    )
+    client.force_login(User.objects.create_superuser("admin", "a@example.com", "pw"))
+    url = reverse("admin:django_wechatpay_order_refund", args=[order.pk])
+    response = client.post(url, {"amount": "0.50", "reason": "x"}, follow=True)
+    page = response.content.decode()
+    assert "申请退款金额超过订单可退金额" in page  # WeChat Pay's own message
+    assert "NOT_ENOUGH" in page
+    assert order.refunds.get().status == "FAILED"
+
+
+def test_admin_sync_and_certificate_actions(client, shop, wechatpay_sandbox):
+    order = services.create_order(merchant=shop, trade_type="NATIVE", amount=1, description="x")
+    wechatpay_sandbox.pay(code_url=order.code_url)
+    client.force_login(User.objects.create_superuser("admin", "a@example.com", "pw"))
+    client.post(
+        reverse("admin:django_wechatpay_order_changelist"),
+        {"action": "sync_selected", "_selected_action": [order.pk]},
+    )
+    order.refresh_from_db()
+    assert order.state == "SUCCESS"
+    response = client.post(
+        reverse("admin:django_wechatpay_merchant_changelist"),
+        {"action": "test_connection", "_selected_action": [shop.pk]},
+        follow=True,
+    )
+    assert "connection OK" in response.content.decode()
+    response = client.post(
+        reverse("admin:django_wechatpay_merchant_changelist"),
+        {"action": "download_certificates", "_selected_action": [shop.pk]},
+        follow=True,
+    )
+    assert shop.certificates.count() == 1
