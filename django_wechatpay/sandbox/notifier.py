@@ -58,7 +58,25 @@ class Notifier:
     def enqueue(self, delivery: Delivery, delay: float = 0.0) -> None:
         with self.store.lock:
             delivery.due = time.monotonic() + delay / self.time_factor
+            if self.holding:
+                delivery.due = float("inf")
             self.store.deliveries.append(delivery)
+        self._wake.set()
+
+    #: While True, new deliveries wait for :meth:`release`: to reorder or batch them.
+    holding = False
+
+    def hold(self) -> None:
+        self.holding = True
+
+    def release(self, *, reverse: bool = False) -> None:
+        """Send the held deliveries, in the order they were made or the reverse."""
+        with self.store.lock:
+            self.holding = False
+            held = [d for d in self.store.deliveries if d.due == float("inf")]
+            start = time.monotonic()
+            for position, delivery in enumerate(reversed(held) if reverse else held):
+                delivery.due = start + position * 1e-6
         self._wake.set()
 
     def deliver_due_now(self) -> None:

@@ -138,6 +138,7 @@ class Sandbox:
         self.signing_index = 0
         self.notification_copies = 1
         self.notification_delay = 0.0
+        self.notifier.holding = False
 
     # --- merchants and keys ------------------------------------------------------------
 

@@ -203,3 +203,17 @@ def test_control_api_over_http(wechatpay_sandbox, wechatpay_merchant, receiver):
     assert paid.json()["trade_state"] == "SUCCESS"
     state = requests.get(wechatpay_sandbox.base_url + "/sandbox/state", timeout=5).json()
     assert state["orders"][0]["state"] == "SUCCESS"
+
+
+def test_notifications_can_be_held_and_reordered(wechatpay_sandbox, wechatpay_merchant, receiver):
+    wechatpay_sandbox.notifier.hold()
+    first = place(wechatpay_sandbox, wechatpay_merchant, receiver.url, "R0000001")
+    second = place(wechatpay_sandbox, wechatpay_merchant, receiver.url, "R0000002")
+    wechatpay_sandbox.pay(code_url=first)
+    wechatpay_sandbox.pay(code_url=second)
+    assert receiver.received == []
+    wechatpay_sandbox.notifier.release(reverse=True)
+    wechatpay_sandbox.wait_for_deliveries(2)
+    made_first, made_second = sorted(wechatpay_sandbox.deliveries(), key=lambda d: d.id)
+    # The later payment's notification arrived first.
+    assert [body for _, body in receiver.received] == [made_second.body, made_first.body]
