@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class TradeState(models.TextChoices):
@@ -30,8 +31,9 @@ class RefundStatus(models.TextChoices):
     #: with the same out_refund_no, so it can never be refunded twice.
     CREATED = "CREATED", _("Created")
     PROCESSING = "PROCESSING", _("Processing")
-    SUCCESS = "SUCCESS", _("Refunded")
-    CLOSED = "CLOSED", _("Closed")
+    # Own context: a refund that succeeded reads 退款成功, not the order's 转入退款.
+    SUCCESS = "SUCCESS", pgettext_lazy("refund status", "Refunded")
+    CLOSED = "CLOSED", pgettext_lazy("refund status", "Closed")
     ABNORMAL = "ABNORMAL", _("Abnormal")
     #: WeChat Pay refused the request (a business error): nothing was refunded.
     FAILED = "FAILED", _("Failed")

@@ -1,19 +1,24 @@
-"""pytest plugin: a local WeChat Pay for your tests (registered as the ``django_wechatpay``
-pytest11 entry point, so installing the package is enough).
+"""pytest plugin: a local WeChat Pay for your tests.
+
+Registered as the ``django_wechatpay`` pytest11 entry point, so installing the package is
+enough. Importing it needs neither Django settings nor a database.
 
 Fixtures:
 
 ``wechatpay_sandbox``
-    The running simulator (one per test session, state reset before each test). Its
-    retry schedule runs 1000 times faster than WeChat Pay's.
-``wechatpay_merchant``
-    A merchant registered with the simulator, with fresh keys: a
-    :class:`~django_wechatpay.sandbox.MerchantCredentials`.
+    The running simulator, reset before each test (one server per session, on
+    127.0.0.1 and a free port). Retries and refund delays run
+    ``wechatpay_sandbox_time_factor`` times faster than WeChat Pay's (ini option,
+    default 1000).
+``wechatpay_merchant`` / ``wechatpay_partner_merchant``
+    A merchant (a service provider with one sub-merchant) registered with the
+    simulator, with fresh keys: a :class:`~django_wechatpay.sandbox.MerchantCredentials`.
+``wechatpay_notify_receiver``
+    A :class:`~django_wechatpay.sandbox.NotifyReceiver`: a notify URL that keeps what
+    it receives.
 ``wechatpay_settings``
-    For Django projects: ``settings.WECHATPAY`` pointing at that merchant (needs
-    pytest-django's ``settings`` fixture), and the merchant's client cache cleared.
-
-Importing this module needs neither Django settings nor a database.
+    For Django projects: ``settings.WECHATPAY`` pointing at ``wechatpay_merchant``
+    (needs pytest-django's ``settings`` fixture), the merchant clients cache cleared.
 """
 
 from __future__ import annotations
@@ -23,24 +28,48 @@ from typing import Any
 
 import pytest
 
-from .sandbox import MerchantCredentials, Sandbox
+from .sandbox import MerchantCredentials, NotifyReceiver, Sandbox
+
+TIME_FACTOR_INI = "wechatpay_sandbox_time_factor"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        TIME_FACTOR_INI,
+        "how many times faster than WeChat Pay the sandbox retries notifications",
+        default="1000",
+    )
 
 
 @pytest.fixture(scope="session")
-def _wechatpay_sandbox_server() -> Iterator[Sandbox]:
-    with Sandbox.running(time_factor=1000) as sandbox:
+def wechatpay_sandbox_session(pytestconfig: pytest.Config) -> Iterator[Sandbox]:
+    """The session's simulator, not reset between tests: prefer ``wechatpay_sandbox``."""
+    time_factor = float(pytestconfig.getini(TIME_FACTOR_INI))
+    with Sandbox.running(time_factor=time_factor) as sandbox:
         yield sandbox
 
 
 @pytest.fixture
-def wechatpay_sandbox(_wechatpay_sandbox_server: Sandbox) -> Sandbox:
-    _wechatpay_sandbox_server.reset()
-    return _wechatpay_sandbox_server
+def wechatpay_sandbox(wechatpay_sandbox_session: Sandbox) -> Sandbox:
+    # Reset before, not after: a failed test's state stays there to be looked at.
+    wechatpay_sandbox_session.reset()
+    return wechatpay_sandbox_session
 
 
 @pytest.fixture
 def wechatpay_merchant(wechatpay_sandbox: Sandbox) -> MerchantCredentials:
     return wechatpay_sandbox.create_merchant()
+
+
+@pytest.fixture
+def wechatpay_partner_merchant(wechatpay_sandbox: Sandbox) -> MerchantCredentials:
+    return wechatpay_sandbox.create_merchant(partner=True)
+
+
+@pytest.fixture
+def wechatpay_notify_receiver() -> Iterator[NotifyReceiver]:
+    with NotifyReceiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture

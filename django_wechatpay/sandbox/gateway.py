@@ -1,157 +1,114 @@
-"""The gateway's checks on each request, and the signature on each answer (protocol §1, §2)."""
+"""One API request from arrival to answer, as WeChat Pay's gateway handles it.
+
+Faults first (an outage comes before any check), then the client headers, the
+signature, the body, sensitive fields, the interface; the answer is signed (2xx) or an
+error body; every call lands in the request log. What to do with the connection is
+returned as an :class:`Outcome` for the HTTP server to carry out.
+"""
 
 from __future__ import annotations
 
 import json
-import re
-import time
-import uuid
+import traceback
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING
 
-from .crypto import Certificate, random_string, sha256_rsa_sign, sha256_rsa_verify
-from .state import Merchant
+from .answers import JSON_TYPE, Answer, Reject, dumps, frequency_limited, request_id, system_error
+from .auth import authenticate, require_client_headers
+from .call import Call
+from .faults import Fault
+from .platform_keys import TAMPERINGS
+from .recording import log_entry
+from .routes import route
+from .sensitive import decrypt_sensitive_fields
+from .uploads import check_upload, split_upload
 
-SCHEMA = "WECHATPAY2-SHA256-RSA2048"
-CLOCK_SKEW = 300
-_PAIR = re.compile(r'(\w+)="([^"]*)"')
-
-
-class Reject(Exception):
-    """An error answer: HTTP status and WeChat Pay's ``{code, message, detail}`` body."""
-
-    def __init__(self, status: int, code: str, message: str, detail: Any = None) -> None:
-        super().__init__(f"{status} {code} {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.detail = detail
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.detail is not None:
-            body["detail"] = self.detail
-        return body
-
-
-def param_error(field_name: str, issue: str, value: Any = None) -> Reject:
-    detail = {"field": field_name, "location": "body", "issue": issue}
-    if value is not None:
-        detail["value"] = value
-    return Reject(400, "PARAM_ERROR", f"参数错误: {issue}", detail)
+if TYPE_CHECKING:
+    from .simulator import Sandbox
 
 
 @dataclass
-class Call:
-    """One request as the gateway received it: raw target and raw body bytes."""
-
-    method: str
-    target: str
-    headers: dict[str, str]
-    body: bytes
-    signed_body: bytes = b""
-    merchant: Merchant | None = None
-    json: Any = None
-    upload: dict[str, Any] | None = None
-    params: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def path(self) -> str:
-        return urlsplit(self.target).path
-
-    @property
-    def query(self) -> dict[str, str]:
-        return {
-            k: v[0]
-            for k, v in parse_qs(urlsplit(self.target).query, keep_blank_values=True).items()
-        }
-
-    def header(self, name: str) -> str:
-        return self.headers.get(name.lower(), "")
+class Outcome:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    #: Seconds to wait before answering (latency) or before dropping the connection.
+    hold: float = 0.0
+    #: ``"reset"`` or ``"timeout"``: no answer at all.
+    drop: str = ""
 
 
-def sign_error(call: Call, issue: str) -> Reject:
-    """401 with the body WeChat Pay sends (protocol §1.3)."""
-    message = f"{call.method}\n{call.target}\n"
-    return Reject(
-        401,
-        "SIGN_ERROR",
-        "错误的签名，验签失败",
-        {
-            "detail": {"issue": issue},
-            "field": "signature",
-            "location": "authorization",
-            "sign_information": {
-                "method": call.method,
-                "url": call.target,
-                "sign_message_length": len(message),
-                "truncated_sign_message": message,
-            },
-        },
+def error_outcome(rejection: Reject, rid: str) -> Outcome:
+    """Error answers carry a Request-ID but no signature (§2.2: non-2xx are not verified)."""
+    return Outcome(
+        rejection.status,
+        {"Content-Type": JSON_TYPE, "Request-ID": rid},
+        dumps(rejection.body()),
     )
 
 
-def authenticate(call: Call, merchants: dict[str, Merchant]) -> Merchant:
-    """Check the Authorization header as the gateway does; return the merchant."""
-    if not call.header("user-agent") or not call.header("accept"):
-        raise Reject(400, "INVALID_REQUEST", "Http头缺少Accept或User-Agent")
-    scheme, _, params = call.header("authorization").partition(" ")
-    if scheme != SCHEMA:
-        raise sign_error(call, "unsupported authorization schema")
-    fields = dict(_PAIR.findall(params))
-    missing = {"mchid", "nonce_str", "timestamp", "serial_no", "signature"} - set(fields)
-    if missing:
-        raise sign_error(call, f"authorization lacks {', '.join(sorted(missing))}")
-    merchant = merchants.get(fields["mchid"])
-    if merchant is None:
-        raise Reject(400, "MCH_NOT_EXISTS", "商户号不存在")
-    if fields["serial_no"].upper() != merchant.serial_no.upper():
-        raise sign_error(call, "serial_no is not the merchant's certificate serial")
-    if (
-        not fields["timestamp"].isdigit()
-        or abs(int(fields["timestamp"]) - int(time.time())) > CLOCK_SKEW
-    ):
-        raise sign_error(call, "timestamp expired")
-    message = (
-        f"{call.method}\n{call.target}\n{fields['timestamp']}\n{fields['nonce_str']}\n".encode()
-        + call.signed_body
-        + b"\n"
-    )
-    if not sha256_rsa_verify(merchant.public_key, message, fields["signature"]):
-        raise sign_error(call, "sign not match")
-    return merchant
+def _replacement(fault: Fault, rid: str) -> Outcome | None:
+    """The outcome a fault puts in place of the answer, if it is that kind of fault."""
+    if fault.kind == "server_error":
+        return error_outcome(system_error(), rid)
+    if fault.kind == "rate_limited":
+        return error_outcome(frequency_limited(), rid)
+    if fault.kind in ("timeout", "reset"):
+        return Outcome(0, hold=fault.seconds if fault.kind == "timeout" else 0.0, drop=fault.kind)
+    return None
 
 
-@dataclass
-class ResponseSigner:
-    """Signs answers and notifications with a platform certificate or the public key."""
-
-    key_id: str
-    certificate: Certificate
-
-    def headers(
-        self, body: bytes, *, probe: bool = False, serial: str | None = None
-    ) -> dict[str, str]:
-        timestamp = str(int(time.time()))
-        nonce = random_string(32, "0123456789abcdef")
-        signature = sha256_rsa_sign(
-            self.certificate.key, f"{timestamp}\n{nonce}\n".encode() + body + b"\n"
-        )
-        if probe:
-            signature = "WECHATPAY/SIGNTEST/" + signature
-        return {
-            "Wechatpay-Timestamp": timestamp,
-            "Wechatpay-Nonce": nonce,
-            "Wechatpay-Signature": signature,
-            "Wechatpay-Serial": serial or self.key_id,
-            "Wechatpay-Signature-Type": SCHEMA,
-        }
+def _read_body(call: Call) -> None:
+    if call.parts:
+        check_upload(call)
+    elif call.body:
+        try:
+            call.json = json.loads(call.body)
+        except ValueError:
+            raise Reject(400, "PARAM_ERROR", "请求体不是合法的JSON") from None
 
 
-def request_id() -> str:
-    return uuid.uuid4().hex.upper() + "-0"
+def _process(sb: Sandbox, call: Call) -> Answer:
+    require_client_headers(call)
+    if call.header("content-type").startswith("multipart/form-data"):
+        split_upload(call)  # the signature covers the meta part only (§1.5)
+    call.merchant = authenticate(call, sb.merchants_by_id())
+    _read_body(call)
+    decrypt_sensitive_fields(call, sb.keys)
+    return route(sb, call)
 
 
-def dumps(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+def _signed(sb: Sandbox, call: Call, answer: Answer, rid: str, tampering: str) -> Outcome:
+    headers = {"Request-ID": rid, "Content-Type": answer.content_type}
+    if answer.signed:
+        signer = sb.keys.answer_signer(call.caller, call.header("wechatpay-serial"))
+        headers.update(signer.headers(answer.payload, tampering))
+    return Outcome(answer.status, headers, answer.payload)
+
+
+def _logged(sb: Sandbox, call: Call, outcome: Outcome, rid: str, code: str = "") -> Outcome:
+    sb.store.log_request(log_entry(call, outcome.status, rid, code))
+    return outcome
+
+
+def handle(sb: Sandbox, call: Call) -> Outcome:
+    rid = request_id()
+    fault = sb.faults.draw(call.method, call.path)
+    replacement = _replacement(fault, rid) if fault else None
+    if fault and replacement and not fault.after:
+        return _logged(sb, call, replacement, rid, f"fault:{fault.kind}")
+    try:
+        answer = _process(sb, call)
+    except Reject as rejection:
+        outcome = _logged(sb, call, error_outcome(rejection, rid), rid, rejection.code)
+    except Exception:  # a bug of the simulator's: say so, and answer as WeChat Pay would
+        traceback.print_exc()
+        outcome = _logged(sb, call, error_outcome(system_error(), rid), rid, "SANDBOX_BUG")
+    else:
+        if fault and replacement:  # processed, and then the answer is lost
+            return _logged(sb, call, replacement, rid, f"fault:{fault.kind}")
+        tampering = fault.kind if fault and fault.kind in TAMPERINGS else ""
+        outcome = _logged(sb, call, _signed(sb, call, answer, rid, tampering), rid)
+    if fault and fault.kind == "latency":
+        outcome.hold = fault.seconds
+    return outcome

@@ -267,9 +267,7 @@ def test_polling_closes_expired_orders_and_finishes_refunds(shop, wechatpay_sand
     order.refresh_from_db()
     refund = services.refund(order, amount=10)
     assert poll_refunds().changed == 0
-    wechatpay_sandbox._finish_refund(
-        wechatpay_sandbox.store.refunds[(shop.mchid, refund.out_refund_no)]
-    )
+    wechatpay_sandbox.finish_refund(refund.out_refund_no)
     assert poll_refunds().changed == 1
     refund.refresh_from_db()
     assert refund.status == "SUCCESS"

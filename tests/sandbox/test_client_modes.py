@@ -1,4 +1,5 @@
-"""Our core client against the simulator in each verification mode, and combine payments."""
+"""Our core client against the simulator: each verification mode, combine payments, each
+fault kind ending in its typed error, certificate rotation."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from django_wechatpay.core import errors
 from django_wechatpay.core.client import WeChatPayClient
 from django_wechatpay.core.verifier import WeChatPayPublicKey
+from tests.sandbox.raw import NOWHERE
 
 
 def client_for(sandbox, m, **kwargs) -> WeChatPayClient:
@@ -27,7 +29,7 @@ def order_body(m, no):
         "mchid": m.mchid,
         "description": "x",
         "out_trade_no": no,
-        "notify_url": "https://example.com/n",
+        "notify_url": NOWHERE,
         "amount": {"total": 5},
     }
 
@@ -67,7 +69,7 @@ def test_combine_payment(wechatpay_sandbox, wechatpay_merchant):
         "combine_appid": m.appid,
         "combine_mchid": m.mchid,
         "combine_out_trade_no": "COMBINE001",
-        "notify_url": "https://example.com/n",
+        "notify_url": NOWHERE,
         "sub_orders": [
             {
                 "mchid": m.mchid,
@@ -96,3 +98,39 @@ def test_combine_payment(wechatpay_sandbox, wechatpay_merchant):
             "/v3/combine-transactions/out-trade-no/COMBINE001/close",
             json={"combine_appid": m.appid},
         )
+
+
+@pytest.fixture
+def client(wechatpay_sandbox, wechatpay_merchant):
+    return client_for(wechatpay_sandbox, wechatpay_merchant, timeout=(1, 0.5), backoff=0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("server_error", errors.ServerError),
+        ("rate_limited", errors.RateLimitedError),
+        ("reset", errors.NetworkError),
+        ("timeout", errors.RequestTimeout),
+        ("bad_signature", errors.BadSignatureError),
+        ("unknown_serial", errors.UnknownSerialError),
+        ("probe", errors.SignatureProbeError),
+    ],
+)
+def test_each_fault_ends_in_a_typed_error(wechatpay_sandbox, client, kind, error):
+    client.refresh_certificates()
+    wechatpay_sandbox.add_fault(kind, method="POST", path="/v3/.*", times=1, seconds=1.0)
+    with pytest.raises(error):
+        client.post("/v3/some/api", json={"a": 1})
+    assert client.post("/v3/some/api", json={"a": 1}).status == 200  # the fault was used up
+
+
+def test_certificate_rotation_is_followed_by_the_client(wechatpay_sandbox, client):
+    first = client.refresh_certificates()
+    new = wechatpay_sandbox.add_platform_certificate()
+    wechatpay_sandbox.switch_platform_certificate(new.serial)
+    assert client.get("/v3/x").status == 200  # unknown serial → one download → verified
+    assert {c.serial_no for c in client.verifier.certificates().values()} == {
+        first[0].serial_no,
+        new.serial,
+    }

@@ -7,6 +7,7 @@ from collections import Counter
 
 from django_wechatpay.core import errors
 from django_wechatpay.core.client import WeChatPayClient
+from tests.sandbox.raw import NOWHERE
 
 CALLS = 1000
 FAULTS = (
@@ -58,7 +59,7 @@ def test_mixed_faults(wechatpay_sandbox, wechatpay_merchant):
                         "mchid": m.mchid,
                         "description": "x",
                         "out_trade_no": out_trade_no,
-                        "notify_url": "https://example.com/n",
+                        "notify_url": NOWHERE,
                         "amount": {"total": 1},
                     },
                 )

@@ -1,32 +1,20 @@
-"""Run the local WeChat Pay simulator (same as ``python -m django_wechatpay.sandbox``)."""
+"""Run the local WeChat Pay simulator (the same as ``python -m django_wechatpay.sandbox``)."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
-from django_wechatpay.sandbox.__main__ import main
+from django_wechatpay.sandbox.cli import add_arguments, serve
 
 
 class Command(BaseCommand):
-    help = "Run the local WeChat Pay v3 simulator."
+    help = "Run the local WeChat Pay v3 simulator until interrupted."
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8765)
-        parser.add_argument("--time-factor", type=float, default=1.0)
-        parser.add_argument("--merchant-file")
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        argv = [
-            "--host",
-            options["host"],
-            "--port",
-            str(options["port"]),
-            "--time-factor",
-            str(options["time_factor"]),
-        ]
-        if options["merchant_file"]:
-            argv += ["--merchant-file", options["merchant_file"]]
-        main(argv)
+        serve(argparse.Namespace(**options))

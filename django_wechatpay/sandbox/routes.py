@@ -1,0 +1,72 @@
+"""Which interface answers which request: the paths of protocol §3, §6 and §1.5.
+
+A well-signed call to any other ``/v3/`` path is echoed in recording mode (see
+:mod:`.recording`), so that a client's ~170 interfaces can be checked without a model
+of each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from . import bills, combine, orders, refunds, uploads
+from .answers import Answer, Reject
+from .call import Call
+from .certificates import download_certificates
+from .recording import echo
+
+if TYPE_CHECKING:
+    from .simulator import Sandbox
+
+Handler = Callable[["Sandbox", Call], Answer]
+_TYPES = "jsapi|app|h5|native"
+_PAY = "/v3/pay/(?:(?P<partner>partner)/)?transactions"
+_NUMBER = "[^/]+"
+
+
+def _media(sb: Sandbox, call: Call) -> Answer:
+    return uploads.media_upload(call, sb.base_url)
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/v3/certificates", download_certificates),
+    ("POST", rf"{_PAY}/(?P<type>{_TYPES})", orders.create_order),
+    ("GET", rf"{_PAY}/id/(?P<transaction_id>{_NUMBER})", orders.query_order),
+    ("GET", rf"{_PAY}/out-trade-no/(?P<out_trade_no>{_NUMBER})", orders.query_order),
+    ("POST", rf"{_PAY}/out-trade-no/(?P<out_trade_no>{_NUMBER})/close", orders.close_order),
+    ("POST", "/v3/refund/domestic/refunds", refunds.create_refund),
+    ("GET", rf"/v3/refund/domestic/refunds/(?P<out_refund_no>{_NUMBER})", refunds.query_refund),
+    ("GET", "/v3/bill/tradebill", bills.apply_trade_bill),
+    ("GET", "/v3/bill/fundflowbill", bills.apply_fundflow_bill),
+    ("GET", "/v3/billdownload/file", bills.download),
+    ("POST", rf"/v3/combine-transactions/(?P<type>{_TYPES}|miniprogram)", combine.create),
+    ("GET", rf"/v3/combine-transactions/out-trade-no/(?P<out_trade_no>{_NUMBER})", combine.query),
+    (
+        "POST",
+        rf"/v3/combine-transactions/out-trade-no/(?P<out_trade_no>{_NUMBER})/close",
+        combine.close,
+    ),
+    *(("POST", re.escape(path), _media) for path in uploads.MEDIA_ENDPOINTS),
+]
+_COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
+
+
+def route(sb: Sandbox, call: Call) -> Answer:
+    allowed = []
+    for method, pattern, handler in _COMPILED:
+        match = pattern.fullmatch(call.path)
+        if match is None:
+            continue
+        if method != call.method:
+            allowed.append(method)
+            continue
+        call.params = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
+        return handler(sb, call)
+    if allowed:
+        raise Reject(405, "METHOD_NOT_ALLOWED", f"请使用{'/'.join(allowed)}方法")
+    if sb.recording:
+        return echo(call)
+    raise Reject(404, "NOT_FOUND", "请求的资源不存在（沙箱录制模式已关闭）")
