@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .. import __version__
 from .crypto import apiv3_key_bytes, oaep_decrypt, oaep_encrypt
+from .endpoints import ENDPOINTS, PreparedCall, encrypt_fields, endpoint, prepare
+from .endpoints.spec import Mode
 from .errors import (
     APIError,
     ConfigurationError,
@@ -69,7 +71,6 @@ DEFAULT_API_BASE = "https://api.mch.weixin.qq.com"
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 15.0)
 USER_AGENT = f"django-wechatpay/{__version__} (+https://pypi.org/project/django-wechatpay/)"
 
-Mode = Literal["direct", "partner"]
 QueryValue = str | int | bool
 Query = Mapping[str, QueryValue | None] | Sequence[tuple[str, QueryValue | None]]
 
@@ -265,6 +266,50 @@ class WeChatPayClient:
                 response.close()
 
         return chunks()
+
+    # --- the endpoint registry -------------------------------------------------------------
+
+    def call(self, name: str, /, **params: Any) -> ApiResponse | bytes:
+        """Call any interface of the reference list by its ``wechatpayv3`` name.
+
+        ``params`` are the official field names: path, query and top-level body fields
+        alike (see the generated table in the docs). ``appid``/``mchid``/``notify_url``
+        (``sp_*`` for partners) default to this client's. Sensitive fields are encrypted
+        and ``Wechatpay-Serial`` is set. A wrong call raises
+        :class:`~django_wechatpay.core.errors.EndpointCallError` before any request.
+        Binary downloads return the bytes; everything else the verified
+        :class:`ApiResponse`.
+        """
+        settings = {"appid": self.appid, "mchid": self.mchid, "notify_url": self.notify_url}
+        return self.send(prepare(endpoint(name), self.mode, params, settings))
+
+    @property
+    def api(self) -> EndpointNamespace:
+        """The registry as methods: ``client.api.profitsharing_order(...)``."""
+        return EndpointNamespace(self)
+
+    def send(self, call: PreparedCall) -> ApiResponse | bytes:
+        """Send a call prepared from the registry (see :meth:`call`)."""
+        if call.response == "binary":
+            url = call.path + (f"?{encode_query(call.query)}" if call.query else "")
+            return b"".join(self.download(url))
+        body, serial = call.json, None
+        if call.sensitive and body is not None:
+            serial, key = self.verifier.encryption_key()
+            body = encrypt_fields(body, call.sensitive, lambda text: oaep_encrypt(key, text))
+        upload = None
+        if call.upload is not None:
+            parts = call.upload
+            upload = Upload(parts.filename, parts.content, parts.content_type, parts.meta)
+        return self.request(
+            call.method,
+            call.path,
+            query=call.query,
+            json=body,
+            upload=upload,
+            wechatpay_serial=serial,
+            idempotent=call.idempotent,
+        )
 
     # --- certificates --------------------------------------------------------------------
 
@@ -495,3 +540,24 @@ __all__ = [
     "WeChatPayError",
     "encode_query",
 ]
+
+
+class EndpointNamespace:
+    """Attribute access to the registry: ``client.api.<name>(**params)``."""
+
+    def __init__(self, client: WeChatPayClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Callable[..., ApiResponse | bytes]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        endpoint(name)  # an unknown name fails here, not at call time
+
+        def call(**params: Any) -> ApiResponse | bytes:
+            return self._client.call(name, **params)
+
+        call.__name__ = name
+        return call
+
+    def __dir__(self) -> list[str]:
+        return sorted(ENDPOINTS)

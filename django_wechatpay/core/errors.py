@@ -4,6 +4,10 @@
 
     WeChatPayError
     ├── ConfigurationError          our own setup is wrong (key material, APIv3 key, mode)
+    ├── EndpointCallError           a registry call is wrong before it is sent
+    │   ├── UnknownEndpointError
+    │   ├── WrongModeError          a partner-only interface in direct mode, or the reverse
+    │   └── ParameterError          missing, unknown or misplaced parameters
     ├── CryptoError                 a primitive failed (e.g. DecryptionError)
     ├── VerificationError           something claiming to be WeChat Pay did not verify
     │   ├── MissingHeaderError / MalformedHeaderError
@@ -76,6 +80,22 @@ class ConfigurationError(WeChatPayError, ValueError):
 
 class KeyFormatError(ConfigurationError):
     """Key or certificate material could not be loaded."""
+
+
+class EndpointCallError(WeChatPayError, ValueError):
+    """A call through the endpoint registry is wrong; raised before any request is made."""
+
+
+class UnknownEndpointError(EndpointCallError, LookupError):
+    """No interface of that name in the registry."""
+
+
+class WrongModeError(EndpointCallError):
+    """The interface exists, but not for this client's mode (direct or partner)."""
+
+
+class ParameterError(EndpointCallError):
+    """A required parameter is missing, or one the interface does not take was given."""
 
 
 class CryptoError(WeChatPayError):
