@@ -10,6 +10,7 @@ the sha256 of its signed meta, and a call with no body fields sends no body at a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -102,7 +103,7 @@ def expected_path(route: Route, params: dict[str, Any]) -> str:
         value = params[name]
         if name in route.choices:
             value = route.choices[name][value]
-        path = path.replace("{%s}" % name, quote(value, safe=""))
+        path = path.replace("{" + name + "}", quote(value, safe=""))
     return path
 
 
@@ -121,11 +122,9 @@ def test_every_route_sends_what_the_protocol_says(
     route = entry.routes(mode)[index]
     client = client_for(wechatpay_sandbox, merchants[mode], mode == "partner")
     params, plaintexts = sample(route, wechatpay_sandbox.base_url)
-    # Only this route's own path parameters: the other routes' are simply not given.
-    try:
+    # Modelled interfaces refuse sample values; what was sent is what counts here.
+    with contextlib.suppress(errors.APIError):
         client.call(entry.name, **params)
-    except errors.APIError:
-        pass  # modelled interfaces refuse sample values; what was sent is what counts
 
     seen = last_request(wechatpay_sandbox)
     assert seen["method"] == route.method
