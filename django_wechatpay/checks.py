@@ -14,6 +14,7 @@ wechatpay.E008     unknown keys or values in a merchant definition
 wechatpay.W001     the notify URL is plain http outside DEBUG
 wechatpay.W002     SECRET_KEYS not set: stored secrets are encrypted with SECRET_KEY
 wechatpay.W003     no notify base URL: orders cannot be created
+wechatpay.W004     SQLite without transaction_mode IMMEDIATE: row locks are not taken
 =================  ===============================================================
 """
 
@@ -139,4 +140,29 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 id="wechatpay.W002",
             )
         )
+    messages += _database_warnings()
+    return messages
+
+
+def _database_warnings() -> list[Warning]:
+    """SQLite ignores ``select_for_update``, and Python's sqlite3 begins a deferred
+    transaction only at the first write, so two processes can both read an unpaid order
+    and both apply the payment. ``BEGIN IMMEDIATE`` (Django 5.1+) serialises them."""
+    messages = []
+    for alias, db in settings.DATABASES.items():
+        if db.get("ENGINE") != "django.db.backends.sqlite3":
+            continue
+        name = str(db.get("NAME"))
+        if name == ":memory:" or "mode=memory" in name:
+            continue  # one process only: nothing to race with
+        if (db.get("OPTIONS") or {}).get("transaction_mode") != "IMMEDIATE":
+            messages.append(
+                Warning(
+                    f"database {alias!r} is SQLite without transaction_mode IMMEDIATE: "
+                    "payment and refund updates from different processes are not serialised",
+                    hint="Use PostgreSQL in production; on SQLite (Django 5.1+) set "
+                    "DATABASES[...]['OPTIONS'] = {'transaction_mode': 'IMMEDIATE'}.",
+                    id="wechatpay.W004",
+                )
+            )
     return messages

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent
 VAR = Path(os.environ.get("DEMO_VAR_DIR", BASE_DIR / "var"))
 VAR.mkdir(exist_ok=True)
@@ -51,7 +53,17 @@ TEMPLATES = [
         },
     }
 ]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR / "demo.sqlite3"}}
+# The demo's server and Celery worker write to one SQLite file: BEGIN IMMEDIATE stands in
+# for the row locks SQLite does not have (check wechatpay.W004). Production: PostgreSQL.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": VAR / "demo.sqlite3",
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20}
+        if django.VERSION >= (5, 1)
+        else {"timeout": 20},
+    }
+}
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

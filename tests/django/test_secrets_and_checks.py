@@ -118,3 +118,16 @@ def test_unknown_merchant_keys_are_reported():
 @pytest.mark.django_db
 def test_no_missing_migrations():
     call_command("makemigrations", "django_wechatpay", "--check", "--dry-run", verbosity=0)
+
+
+def test_sqlite_without_immediate_transactions_is_warned(settings):
+    from django_wechatpay.checks import check_settings
+
+    file_db = {"ENGINE": "django.db.backends.sqlite3", "NAME": "/tmp/shop.sqlite3"}
+    settings.DATABASES = {**settings.DATABASES, "shop": file_db}
+    assert "wechatpay.W004" in {m.id for m in check_settings()}
+    settings.DATABASES = {
+        **settings.DATABASES,
+        "shop": {**file_db, "OPTIONS": {"transaction_mode": "IMMEDIATE"}},
+    }
+    assert "wechatpay.W004" not in {m.id for m in check_settings()}
