@@ -16,6 +16,7 @@ forged serials cannot make us hammer the API.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ from .errors import (
     SignatureProbeError,
     UnknownSerialError,
     VerificationError,
+    WeChatPayError,
 )
 from .headers import MAX_CLOCK_SKEW, SignedHeaders, read_signed_headers, signed_message
 from .keys import KeySource, certificate_serial, load_certificate, load_public_key
@@ -45,6 +47,9 @@ CERTIFICATE_ASSOCIATED_DATA = "certificate"
 
 def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.strip())
+
+
+logger = logging.getLogger("django_wechatpay.core.verifier")
 
 
 @dataclass(frozen=True)
@@ -245,10 +250,18 @@ class Verifier:
         return key
 
     def _refresh_if_allowed(self) -> bool:
-        """Download certificates unless the gate says it is too soon. Hold _refresh_lock."""
+        """Download certificates unless the gate says it is too soon. Hold _refresh_lock.
+
+        A failed download leaves the serial unknown, which is what the caller reports
+        (a notification answered 503 and retried later), not the download's own error.
+        """
         if self.refresher is None or not self._gate.try_enter():
             return False
-        self.refresher()
+        try:
+            self.refresher()
+        except WeChatPayError as exc:
+            logger.warning("platform certificate refresh failed: %s", exc)
+            return False
         return True
 
     def verify(self, serial: str, message: bytes, signature: str) -> None:

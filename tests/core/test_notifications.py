@@ -262,6 +262,20 @@ def test_unknown_serial_triggers_one_refresh_per_interval(genuine, platform_keys
     assert len(calls) == 1
 
 
+def test_a_failed_refresh_leaves_the_serial_unknown(genuine, caplog):
+    """Not the download's NetworkError: the notify view answers 503 for an unknown
+    serial, and WeChat Pay retries (found by the view fuzz)."""
+    headers, body = genuine
+
+    def refresher():
+        raise errors.NetworkError("connection refused")
+
+    verifier = Verifier(InMemoryCertificateStore(), refresher=refresher, clock=lambda: NOW)
+    with pytest.raises(errors.UnknownSerialError):
+        parse(headers, body, verifier)
+    assert "certificate refresh failed: connection refused" in caplog.text
+
+
 def test_refresh_finds_rotated_certificate(genuine, platform_keys):
     headers, body = genuine
     store = InMemoryCertificateStore()
