@@ -49,6 +49,17 @@ def wechatpay_sandbox_session(pytestconfig: pytest.Config) -> Iterator[Sandbox]:
         yield sandbox
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    # Before any fixture is finalised, whatever the order they were requested in: a
+    # notification landing on the live server while pytest-django flushes the database
+    # deadlocks the flush (PostgreSQL) or writes into the next test.
+    sandbox = getattr(item, "funcargs", {}).get("wechatpay_sandbox_session")
+    if isinstance(sandbox, Sandbox):
+        sandbox.quiesce()
+    yield
+
+
 @pytest.fixture
 def wechatpay_sandbox(wechatpay_sandbox_session: Sandbox) -> Sandbox:
     # Reset before, not after: a failed test's state stays there to be looked at.

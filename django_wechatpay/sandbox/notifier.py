@@ -63,6 +63,10 @@ class Notifier:
         self.timeout = TIMEOUT
         #: While True, new deliveries wait for :meth:`release`: to reorder or batch them.
         self.holding = False
+        #: While True nothing is sent at all: a test is over, its database is going away.
+        self.paused = False
+        #: The delivery being attempted right now, if any.
+        self.in_flight: Delivery | None = None
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -101,6 +105,17 @@ class Notifier:
                 delivery.due = start + position * 1e-6
             self.store.touch()
 
+    def pause(self) -> None:
+        """Start no further attempt (the one in flight finishes): see :attr:`paused`."""
+        with self.store.lock:
+            self.paused = True
+            self.store.touch()
+
+    def resume(self) -> None:
+        with self.store.lock:
+            self.paused = False
+            self.store.touch()
+
     def deliver_due_now(self) -> None:
         """Make every pending (not held) retry due immediately."""
         with self.store.lock:
@@ -123,6 +138,9 @@ class Notifier:
             with self.store.lock:
                 if self._stopped:
                     return
+                if self.paused:
+                    self.store.changed.wait(timeout=3600.0)
+                    continue
                 pending = [d for d in self.store.deliveries if d.pending]
                 delivery = min(pending, key=lambda d: (d.due, d.id), default=None)
                 wait = 3600.0 if delivery is None else delivery.due - time.monotonic()
@@ -131,7 +149,13 @@ class Notifier:
                     self.store.changed.wait(timeout=min(wait, 3600.0))
                     continue
                 delivery.due = HELD  # in flight: not picked again meanwhile
-            self._attempt(delivery)
+                self.in_flight = delivery
+            try:
+                self._attempt(delivery)
+            finally:
+                with self.store.lock:
+                    self.in_flight = None
+                    self.store.touch()
 
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
         """POST with the headers' names as written (urllib would turn them into

@@ -168,6 +168,17 @@ class Sandbox:
             self.faults.clear(self.seed)
             self.keys.reset()
             self.notifier.holding = False
+            self.notifier.paused = False
+            self.store.touch()
+
+    def quiesce(self, timeout: float = 10.0) -> None:
+        """Send nothing more until :meth:`reset`, and wait for the attempt in flight to end.
+
+        A test calls this (the pytest plugin does it for you) before its database is
+        flushed: a notification arriving during the flush would deadlock with it."""
+        self._cancel_timers()
+        self.notifier.pause()
+        self.wait_for(lambda: self.notifier.in_flight is None, timeout)
 
     def _cancel_timers(self) -> None:
         with self.store.lock:

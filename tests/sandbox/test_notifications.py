@@ -229,3 +229,60 @@ def test_who_signs_notifications(wechatpay_sandbox, wechatpay_notify_receiver, m
 def test_waiting_is_bounded(wechatpay_sandbox):
     with pytest.raises(TimeoutError):
         wechatpay_sandbox.wait_for_deliveries(1, timeout=0.05)
+
+
+class StalledEndpoint:
+    """A notify URL that holds each request until told to answer (500)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.arrived = threading.Event()
+        self.answer = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/notify"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                self.arrived.set()
+                self.answer.wait(10)
+                conn.sendall(b"HTTP/1.1 500 x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_quiesce_waits_for_the_attempt_in_flight_then_sends_nothing(
+    wechatpay_sandbox, wechatpay_merchant
+):
+    import threading
+
+    endpoint = StalledEndpoint()
+    try:
+        wechatpay_sandbox.pay(
+            code_url=place(wechatpay_sandbox, wechatpay_merchant, "T0000Q01", endpoint.url)
+        )
+        assert endpoint.arrived.wait(10)
+        done = threading.Event()
+        quiescing = threading.Thread(target=lambda: (wechatpay_sandbox.quiesce(), done.set()))
+        quiescing.start()
+        assert not done.wait(0.3)  # the attempt in flight has not ended: still waiting
+        endpoint.answer.set()
+        quiescing.join(10)
+        assert done.is_set()
+        assert [a.status for a in wechatpay_sandbox.attempts()] == [500]
+        wechatpay_sandbox.deliver_due_now()  # a retry is due: paused, it is not sent
+        wechatpay_sandbox.quiesce()
+        assert [a.status for a in wechatpay_sandbox.attempts()] == [500]
+        assert wechatpay_sandbox.notifier.in_flight is None
+    finally:
+        endpoint.close()
+    wechatpay_sandbox.reset()  # and reset resumes sending
+    assert not wechatpay_sandbox.notifier.paused
