@@ -29,6 +29,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
@@ -293,10 +294,16 @@ class WeChatPayClient:
         if call.response == "binary":
             url = call.path + (f"?{encode_query(call.query)}" if call.query else "")
             return b"".join(self.download(url))
-        body, serial = call.json, None
-        if call.sensitive and body is not None:
+        body, query, serial = call.json, call.query, None
+        if call.sensitive and (body is not None or query):
             serial, key = self.verifier.encryption_key()
-            body = encrypt_fields(body, call.sensitive, lambda text: oaep_encrypt(key, text))
+            seal = partial(oaep_encrypt, key)
+            if body is not None:
+                body = encrypt_fields(body, call.sensitive, seal)
+            # A sensitive query parameter (guides_query's mobile) is sealed the same way.
+            query = tuple(
+                (n, seal(v) if n in call.sensitive and isinstance(v, str) else v) for n, v in query
+            )
         upload = None
         if call.upload is not None:
             parts = call.upload
@@ -304,7 +311,7 @@ class WeChatPayClient:
         return self.request(
             call.method,
             call.path,
-            query=call.query,
+            query=query,
             json=body,
             upload=upload,
             wechatpay_serial=serial,

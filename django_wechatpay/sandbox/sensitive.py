@@ -1,7 +1,8 @@
 """Sensitive fields the merchant encrypted for WeChat Pay (protocol §5).
 
 The simulator cannot know which fields of which of ~170 interfaces are sensitive, so it
-treats any JSON string that is Base64 of exactly 256 bytes as an RSA-2048 OAEP ciphertext.
+treats any JSON string (or query value: a few GET interfaces filter on an encrypted
+mobile number) that is Base64 of exactly 256 bytes as an RSA-2048 OAEP ciphertext.
 Such a body needs a ``Wechatpay-Serial`` naming a platform certificate or the public key
 the merchant may use, and every such value must decrypt with that key.
 """
@@ -33,6 +34,7 @@ def encrypted_values(node: Any, pointer: str = "") -> Iterator[tuple[str, str]]:
 def decrypt_sensitive_fields(call: Call, keys: PlatformKeys) -> None:
     """Fill ``call.decrypted``, or refuse the call as WeChat Pay would."""
     found = list(encrypted_values(call.json))
+    found += [(f"?{name}", value) for name, value in call.query.items() if looks_like_oaep(value)]
     if not found:
         return
     serial = call.header("wechatpay-serial")

@@ -19,7 +19,7 @@ from wechatpayv3 import WeChatPayType
 
 from django_wechatpay.core import errors
 from django_wechatpay.core.endpoints import ENDPOINTS, Endpoint, Route
-from tests.sandbox.test_endpoint_registry import NOTIFY_URL, PNG, client_for
+from tests.sandbox.test_endpoint_registry import NOTIFY_URL, PNG, client_for, merged
 from tests.sandbox.test_with_wechatpayv3 import their_client
 
 CASES = [
@@ -43,7 +43,10 @@ def plain_sample(route: Route, base_url: str) -> dict[str, Any]:
         params[name] = f"V{name.upper()}1"
     for path in route.sensitive:
         top = path.split(".")[0].removesuffix("[]")
-        params[top] = _nested(path)
+        value = _nested(path)
+        params[top] = (
+            merged(params[top], value) if isinstance(params.get(top), dict | list) else value
+        )
     if route.upload:
         params.update(file=PNG, filename="a.png")
     return params
@@ -52,7 +55,7 @@ def plain_sample(route: Route, base_url: str) -> dict[str, Any]:
 def _nested(path: str) -> Any:
     value: Any = "secret"
     for step in reversed(path.split(".")[1:]):
-        value = [{step[:-2]: value}] if step.endswith("[]") else {step: value}
+        value = {step[:-2]: [value]} if step.endswith("[]") else {step: value}
     return [value] if path.split(".")[0].endswith("[]") else value
 
 

@@ -93,9 +93,13 @@ def _choose(endpoint: Endpoint, mode: Mode, params: Mapping[str, Any]) -> Route:
         raise WrongModeError(
             f"{endpoint.name} is only available in {other} mode; this client is in {mode} mode"
         )
-    for route in routes:
-        if all(params.get(p) is not None for p in route.path_params):
+    reachable = [r for r in routes if all(params.get(p) is not None for p in r.path_params)]
+    for route in reachable:
+        # Routes told apart by a body field (elecsign by out_bill_no or transfer_bill_no).
+        if all(params.get(n) is not None for n in route.required - set(route.fill)):
             return route
+    if reachable:
+        return reachable[0]
     if len(routes) == 1:
         return routes[0]  # reported as a missing parameter, with the others
     ways = " or ".join("/".join(r.path_params) for r in routes)

@@ -54,7 +54,8 @@ class Route:
     #: Body (or query) field -> client setting used when the caller leaves it out.
     fill: Mapping[str, str] = field(default_factory=dict)
     #: Body fields encrypted with WeChat Pay's key, as dotted paths; ``[]`` walks a list:
-    #: ``"receivers[].name"``. The request then carries ``Wechatpay-Serial``.
+    #: ``"receivers[].name"``; or a query parameter's name. The request then carries
+    #: ``Wechatpay-Serial``.
     sensitive: tuple[str, ...] = ()
     #: A multipart upload: the caller gives ``file`` (bytes) and ``filename``; the meta
     #: (``filename`` and the file's ``sha256``) is signed, plus any ``body`` fields in it.
@@ -132,8 +133,8 @@ class Endpoint:
     group: str
     title: str
     #: The routes of each mode. Several routes mean one interface reached two ways (by
-    #: ``transaction_id`` or by ``out_trade_no``): the first whose path parameters were
-    #: all given is used.
+    #: ``transaction_id`` or by ``out_trade_no``): the first whose path parameters and
+    #: required fields were all given is used (else the first whose path parameters were).
     direct: tuple[Route, ...] = ()
     partner: tuple[Route, ...] = ()
     #: Where ``wechatpayv3`` gets this interface wrong, for the docs' corrections list.

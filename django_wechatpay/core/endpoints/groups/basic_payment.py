@@ -41,6 +41,23 @@ ORDER_FIELDS = (
 DIRECT_IDS = {"appid": "appid", "mchid": "mchid", "notify_url": "notify_url"}
 PARTNER_IDS = {"sp_appid": "appid", "sp_mchid": "mchid", "notify_url": "notify_url"}
 
+#: Shared with payscore_refund / payscore_refund_query (the same interface).
+REFUND = post(
+    "/v3/refund/domestic/refunds",
+    "transaction_id",
+    "out_trade_no",
+    "out_refund_no!",
+    "reason",
+    "notify_url",
+    "funds_account",
+    "amount!",
+    "goods_detail",
+    fill={"notify_url": "notify_url"},
+    # Same out_refund_no, same refund: WeChat Pay never refunds twice for it.
+    idempotent=True,
+)
+REFUND_QUERY = get("/v3/refund/domestic/refunds/{out_refund_no}")
+
 pay_entry = entries("基础支付", "JSAPI、APP、H5、Native、小程序支付")
 combine_entry = entries("基础支付", "合单支付")
 after_sale = entries("基础支付", "JSAPI、APP、H5、Native、小程序、合单支付")
@@ -181,34 +198,8 @@ ENTRIES = [
     after_sale(
         "refund",
         "申请退款",
-        direct=post(
-            "/v3/refund/domestic/refunds",
-            "transaction_id",
-            "out_trade_no",
-            "out_refund_no!",
-            "reason",
-            "notify_url",
-            "funds_account",
-            "amount!",
-            "goods_detail",
-            fill={"notify_url": "notify_url"},
-            # Same out_refund_no, same refund: WeChat Pay never refunds twice for it.
-            idempotent=True,
-        ),
-        partner=post(
-            "/v3/refund/domestic/refunds",
-            "sub_mchid!",
-            "transaction_id",
-            "out_trade_no",
-            "out_refund_no!",
-            "reason",
-            "notify_url",
-            "funds_account",
-            "amount!",
-            "goods_detail",
-            fill={"notify_url": "notify_url"},
-            idempotent=True,
-        ),
+        direct=REFUND,
+        partner=REFUND.plus("sub_mchid!"),
         reference=GO_REFUNDS,
     ),
     after_sale(
@@ -216,8 +207,8 @@ ENTRIES = [
         "查询单笔退款",
         aliases=("query_refund",),
         correction="README lists refund_query; the function is named query_refund.",
-        direct=get("/v3/refund/domestic/refunds/{out_refund_no}"),
-        partner=get("/v3/refund/domestic/refunds/{out_refund_no}", "sub_mchid!"),
+        direct=REFUND_QUERY,
+        partner=REFUND_QUERY.but(query=("sub_mchid!",)),
         reference=GO_REFUNDS,
     ),
     after_sale(
