@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.demo import demo  # noqa: F401  (the running example project, as a fixture)
 from tests.pki import KeyPair
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
