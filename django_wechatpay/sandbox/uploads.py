@@ -81,14 +81,21 @@ def check_upload(call: Call) -> None:
         declared = json.loads(meta.content)
     except ValueError:
         raise param_error("meta", "meta is not JSON") from None
-    if not isinstance(declared, dict) or not declared.get("filename"):
-        raise param_error("/meta/filename", "filename is required")
-    actual = hashlib.sha256(file.content).hexdigest()
-    if str(declared.get("sha256", "")).lower() != actual:
+    if not isinstance(declared, dict):
+        raise param_error("meta", "meta is not a JSON object")
+    if declared.get("digest_alogrithm") == "SM3":  # e-fapiao files (sic)
+        key, actual = "digest", hashlib.new("sm3", file.content).hexdigest()
+        filename = file.filename or ""
+    else:
+        if not declared.get("filename"):
+            raise param_error("/meta/filename", "filename is required")
+        key, actual = "sha256", hashlib.sha256(file.content).hexdigest()
+        filename = declared["filename"]
+    if str(declared.get(key, "")).lower() != actual:
         raise param_error(
-            "/meta/sha256", "the file's sha256 is not the one in meta", declared.get("sha256")
+            f"/meta/{key}", f"the file's {key} is not the one in meta", declared.get(key)
         )
-    call.upload = Upload(declared["filename"], actual, len(file.content), file.content_type)
+    call.upload = Upload(filename, actual, len(file.content), file.content_type)
 
 
 def media_upload(call: Call, base_url: str) -> Answer:

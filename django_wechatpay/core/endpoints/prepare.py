@@ -72,7 +72,7 @@ def prepare(
 
     body = {n: values[n] for n in route.body_names if values.get(n) is not None}
     query = tuple((n, values[n]) for n in route.query_names if values.get(n) is not None)
-    upload = _upload(values, body) if route.upload else None
+    upload = _upload(values, body, route.digest) if route.upload else None
     return PreparedCall(
         name=endpoint.name,
         method=route.method,
@@ -136,16 +136,20 @@ def _path(route: Route, values: Mapping[str, Any]) -> str:
     return path
 
 
-def _upload(values: Mapping[str, Any], meta_fields: Mapping[str, Any]) -> UploadParts:
+def _upload(values: Mapping[str, Any], meta_fields: Mapping[str, Any], digest: str) -> UploadParts:
     content = values["file"]
     if not isinstance(content, bytes | bytearray):
         raise ParameterError("file must be the file's bytes")
     filename = str(values["filename"])
-    meta = {
-        "filename": filename,
-        "sha256": hashlib.sha256(content).hexdigest(),
-        **meta_fields,
-    }
+    if digest == "sm3":
+        # The e-fapiao upload names its file by type, not by name (and misspells the key).
+        meta = {
+            **meta_fields,
+            "digest_alogrithm": "SM3",
+            "digest": hashlib.new("sm3", bytes(content)).hexdigest(),
+        }
+    else:
+        meta = {"filename": filename, "sha256": hashlib.sha256(content).hexdigest(), **meta_fields}
     return UploadParts(
         filename=filename,
         content=bytes(content),

@@ -60,6 +60,9 @@ class Route:
     #: A multipart upload: the caller gives ``file`` (bytes) and ``filename``; the meta
     #: (``filename`` and the file's ``sha256``) is signed, plus any ``body`` fields in it.
     upload: bool = False
+    #: The file digest the upload's meta carries: ``sha256`` (media uploads) or ``sm3``
+    #: (e-fapiao files: ``digest_alogrithm``, sic, and ``digest``).
+    digest: Literal["sha256", "sm3"] = "sha256"
     response: Response = "json"
     #: Whether repeating the call unchanged cannot act twice (GET always is).
     idempotent: bool | None = None
