@@ -85,7 +85,13 @@ def encode_query(query: Query | None) -> str:
     for key, value in items:
         if value is None:
             continue
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, dict | list):
+            # Object-valued parameters (marketing_partnership_query's partner) go as JSON.
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        else:
+            text = str(value)
         parts.append(f"{quote(str(key), safe='')}={quote(text, safe='')}")
     return "&".join(parts)
 
@@ -214,6 +220,7 @@ class WeChatPayClient:
         wechatpay_serial: str | None = None,
         idempotent: bool | None = None,
         verify: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> ApiResponse:
         """Send one signed call and return its verified, parsed answer.
 
@@ -226,7 +233,14 @@ class WeChatPayClient:
         if idempotent is None:
             idempotent = method in ("GET", "HEAD")
         response = self._send_with_retries(
-            method, target, body, upload, wechatpay_serial, idempotent, stream=False
+            method,
+            target,
+            body,
+            upload,
+            wechatpay_serial,
+            idempotent,
+            stream=False,
+            headers=headers,
         )
         return self._handle(response, verify=verify)
 
@@ -316,6 +330,7 @@ class WeChatPayClient:
             upload=upload,
             wechatpay_serial=serial,
             idempotent=call.idempotent,
+            headers=dict(call.headers),
         )
 
     # --- certificates --------------------------------------------------------------------
@@ -421,11 +436,15 @@ class WeChatPayClient:
         *,
         stream: bool,
         base: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         base = base or self.api_base
         attempt = 0
         while True:
             prepared = self._prepare(method, base, target, body, upload, serial)
+            # Not signed (only the method, target, time, nonce and body are): e.g. the
+            # Idempotency-Key some marketing interfaces require.
+            prepared.headers.update(headers or {})
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("-> %s %s%s %s", method, base, target, redacted_body(body))
             started = time.monotonic()

@@ -11,7 +11,7 @@ from .call import Call
 from .state import now_beijing, rfc3339
 
 #: The request headers that matter to WeChat Pay, echoed and logged.
-ECHOED_HEADERS = ("Wechatpay-Serial", "Content-Type", "Accept", "User-Agent")
+ECHOED_HEADERS = ("Wechatpay-Serial", "Content-Type", "Accept", "User-Agent", "Idempotency-Key")
 
 
 def _headers(call: Call) -> dict[str, str]:

@@ -54,7 +54,11 @@ def test_each_route_is_well_formed():
                     assert not route.body, entry.name
                 assert not (route.upload and route.response == "binary"), entry.name
                 for field in route.fill:
-                    assert field in (*route.body_names, *route.query_names), entry.name
+                    assert field in (
+                        *route.body_names,
+                        *route.query_names,
+                        *route.path_params,
+                    ), entry.name
 
 
 def test_the_docs_page_is_generated_from_the_registry():

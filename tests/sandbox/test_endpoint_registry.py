@@ -102,6 +102,8 @@ def sample(route: Route, base_url: str) -> tuple[dict[str, Any], dict[str, str]]
         params[top] = (
             merged(params[top], value) if isinstance(params.get(top), dict | list) else value
         )
+    for name in route.headers:
+        params[name] = f"key-{name}"
     if route.upload:
         params.update(file=PNG, filename="a.png")
     return params, plaintexts
@@ -141,6 +143,8 @@ def test_every_route_sends_what_the_protocol_says(
     seen = last_request(wechatpay_sandbox)
     assert seen["method"] == route.method
     assert seen["path"] == expected_path(route, params)
+    for name, header in route.headers.items():
+        assert seen["headers"][header] == params[name]
 
     raw_query = urlsplit(seen["target"]).query
     if route.url_param:
@@ -186,16 +190,18 @@ def test_every_route_sends_what_the_protocol_says(
 
 
 def test_wrong_mode_fails_before_any_request(wechatpay_sandbox, merchants):
-    partner_only = next(e for e in ENDPOINTS.values() if e.modes == ("partner",))
     client = client_for(wechatpay_sandbox, merchants["direct"], partner=False)
+    partner = client_for(wechatpay_sandbox, merchants["partner"], partner=True)
     before = len(wechatpay_sandbox.requests())
-    with pytest.raises(errors.WrongModeError, match="only available in partner"):
-        client.call(partner_only.name)
+    partner_only = [e for e in ENDPOINTS.values() if e.modes == ("partner",)]
     direct_only = [e for e in ENDPOINTS.values() if e.modes == ("direct",)]
-    for entry in direct_only[:1]:
-        partner = client_for(wechatpay_sandbox, merchants["partner"], partner=True)
+    assert partner_only and direct_only
+    for entry in partner_only:
+        with pytest.raises(errors.WrongModeError, match="only available in partner"):
+            client.call(entry.name)
+    for entry in direct_only:
         with pytest.raises(errors.WrongModeError, match="only available in direct"):
-            partner.api.__getattr__(entry.name)()
+            getattr(partner.api, entry.name)()
     assert len(wechatpay_sandbox.requests()) == before
 
 

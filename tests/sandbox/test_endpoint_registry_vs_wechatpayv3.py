@@ -47,6 +47,8 @@ def plain_sample(route: Route, base_url: str) -> dict[str, Any]:
         params[top] = (
             merged(params[top], value) if isinstance(params.get(top), dict | list) else value
         )
+    for name in route.headers:
+        params[name] = f"V{name.upper()}1"
     if route.upload:
         params.update(file=PNG, filename="a.png")
     return params

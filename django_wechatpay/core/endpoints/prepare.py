@@ -34,6 +34,8 @@ class PreparedCall:
     upload: UploadParts | None = None
     response: Response = "json"
     idempotent: bool = False
+    #: Extra HTTP headers: ``(name, value)``.
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_url(self) -> bool:
@@ -83,6 +85,7 @@ def prepare(
         upload=upload,
         response=route.response,
         idempotent=route.method == "GET" if route.idempotent is None else route.idempotent,
+        headers=tuple((header, str(values[name])) for name, header in route.headers.items()),
     )
 
 

@@ -64,6 +64,9 @@ class Route:
     #: (e-fapiao files: ``digest_alogrithm``, sic, and ``digest``).
     digest: Literal["sha256", "sm3"] = "sha256"
     response: Response = "json"
+    #: Parameter -> HTTP header it is sent as (``idempotency_key`` -> ``Idempotency-Key``);
+    #: always required.
+    headers: Mapping[str, str] = field(default_factory=dict)
     #: Whether repeating the call unchanged cannot act twice (GET always is).
     idempotent: bool | None = None
     #: Path parameter -> {what the caller may pass: what goes in the path}, e.g. the
@@ -109,13 +112,20 @@ class Route:
             _names(self.query)[1]
             | _names(self.body)[1]
             | frozenset(self.path_params)
+            | frozenset(self.headers)
             | (frozenset({"file", "filename"}) if self.upload else frozenset())
         )
 
     @property
     def accepted(self) -> frozenset[str]:
         extra = {"file", "filename"} if self.upload else set()
-        return frozenset(self.path_params) | set(self.query_names) | set(self.body_names) | extra
+        return (
+            frozenset(self.path_params)
+            | set(self.query_names)
+            | set(self.body_names)
+            | set(self.headers)
+            | extra
+        )
 
     def but(self, **changes: object) -> Route:
         """A copy with some fields changed: the partner route of a mostly-equal interface."""
