@@ -176,6 +176,9 @@ class WeChatPayClient:
         self.session = session or requests.Session()
         if proxies:
             self.session.proxies.update(proxies)
+        #: Proxies per origin, resolved once: requests would read the environment's
+        #: *_PROXY / NO_PROXY on every send, about a third of a millisecond a call.
+        self._proxies: dict[str, dict[str, str]] = {}
 
         if verification is None:
             verification = "public_key" if public_key is not None else "certificate"
@@ -425,6 +428,15 @@ class WeChatPayClient:
         prepared.url = base + target
         return prepared
 
+    def _proxies_for(self, base: str) -> dict[str, str]:
+        proxies = self._proxies.get(base)
+        if proxies is None:
+            proxies = dict(self.session.proxies)
+            if self.session.trust_env:
+                proxies = {**requests.utils.get_environ_proxies(base), **proxies}
+            self._proxies[base] = proxies
+        return proxies
+
     def _send_with_retries(
         self,
         method: str,
@@ -449,7 +461,9 @@ class WeChatPayClient:
                 logger.debug("-> %s %s%s %s", method, base, target, redacted_body(body))
             started = time.monotonic()
             try:
-                response = self.session.send(prepared, timeout=self.timeout, stream=stream)
+                response = self.session.send(
+                    prepared, timeout=self.timeout, stream=stream, proxies=self._proxies_for(base)
+                )
             except requests.RequestException as exc:
                 error = self._transport_error(exc)
                 never_sent = _never_sent(exc)

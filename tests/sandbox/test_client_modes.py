@@ -3,6 +3,8 @@ fault kind ending in its typed error, certificate rotation."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from django_wechatpay.core import errors
@@ -134,3 +136,32 @@ def test_certificate_rotation_is_followed_by_the_client(wechatpay_sandbox, clien
         first[0].serial_no,
         new.serial,
     }
+
+
+def test_environment_proxies_are_honoured(wechatpay_sandbox, wechatpay_merchant, monkeypatch):
+    """Resolved once per origin (requests would re-read them on every send), but still
+    the environment's: a proxy is used unless NO_PROXY exempts the host."""
+    m = wechatpay_merchant
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{dead.getsockname()[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    def client() -> WeChatPayClient:
+        return WeChatPayClient(
+            mchid=m.mchid,
+            private_key=m.private_key_pem,
+            serial_no=m.serial_no,
+            apiv3_key=m.apiv3_key,
+            api_base=wechatpay_sandbox.base_url,
+            retries=0,
+        )
+
+    try:
+        with pytest.raises(errors.NetworkError):
+            client().refresh_certificates()
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert client().refresh_certificates()
+    finally:
+        dead.close()

@@ -195,7 +195,8 @@ def test_wrong_mode_fails_before_any_request(wechatpay_sandbox, merchants):
     before = len(wechatpay_sandbox.requests())
     partner_only = [e for e in ENDPOINTS.values() if e.modes == ("partner",)]
     direct_only = [e for e in ENDPOINTS.values() if e.modes == ("direct",)]
-    assert partner_only and direct_only
+    assert partner_only
+    assert direct_only
     for entry in partner_only:
         with pytest.raises(errors.WrongModeError, match="only available in partner"):
             client.call(entry.name)
