@@ -51,18 +51,24 @@ def _settings_fields(entry: MerchantSettings) -> dict[str, object]:
     }
 
 
+#: mchid -> the settings fields this process last wrote to (or found in) its row.
+_synced: dict[str, dict[str, object]] = {}
+
+
+def _sync(entry: MerchantSettings) -> Merchant:
+    wanted = _settings_fields(entry)
+    merchant, created = Merchant.objects.get_or_create(mchid=entry.mchid, defaults=wanted)
+    if not created and any(getattr(merchant, k) != v for k, v in wanted.items()):
+        for key, value in wanted.items():
+            setattr(merchant, key, value)
+        merchant.save()
+    _synced[entry.mchid] = wanted
+    return merchant
+
+
 def sync_settings_merchants() -> list[Merchant]:
     """Create or update the rows of merchants defined in settings."""
-    synced = []
-    for entry in wechatpay_settings.merchants().values():
-        wanted = _settings_fields(entry)
-        merchant, created = Merchant.objects.get_or_create(mchid=entry.mchid, defaults=wanted)
-        if not created and any(getattr(merchant, k) != v for k, v in wanted.items()):
-            for key, value in wanted.items():
-                setattr(merchant, key, value)
-            merchant.save()
-        synced.append(merchant)
-    return synced
+    return [_sync(entry) for entry in wechatpay_settings.merchants().values()]
 
 
 def get_merchant(mchid: str | None = None) -> Merchant:
@@ -73,8 +79,18 @@ def get_merchant(mchid: str | None = None) -> Merchant:
         mchid = next(iter(configured))
     if mchid is None:
         raise MerchantNotFound("no merchant given and WECHATPAY['DEFAULT_MERCHANT'] is not set")
-    if str(mchid) in configured:
-        sync_settings_merchants()
+    entry = configured.get(str(mchid))
+    # Write the settings to the row once per process and settings change, not on every
+    # call: this runs for every notification.
+    if entry is not None and _synced.get(entry.mchid) != _settings_fields(entry):
+        _sync(entry)
+    try:
+        return Merchant.objects.get(mchid=str(mchid), is_active=True)
+    except Merchant.DoesNotExist:
+        if entry is None:
+            raise MerchantNotFound(f"no active WeChat Pay merchant {mchid}") from None
+    # The row went away or was changed behind our back (a flushed test database).
+    _sync(entry)
     try:
         return Merchant.objects.get(mchid=str(mchid), is_active=True)
     except Merchant.DoesNotExist:

@@ -1,8 +1,11 @@
 """The notification pipeline behind the notify view: record, verify, claim, process.
 
-1. **Record** the delivery untrusted (headers, raw body, address) in its own
-   transaction, before anything else: whatever happens next, what WeChat Pay sent is
-   kept. If even this fails, the view answers 500 and WeChat Pay retries.
+1. **Record** the delivery untrusted (headers, raw body, address) before anything else.
+   The record, the verdict and the state change then commit together, once, before any
+   2xx is answered: a failure of processing rolls back only its savepoint and is
+   recorded with the delivery; a failure of the database loses nothing either, because
+   the answer is then 500 and WeChat Pay delivers again. (One commit, not three: each
+   commit waits for a WAL flush, and notifications come in bursts.)
 2. **Verify** it with the merchant's verifier (signature, timestamp window, decryption).
    A forged, stale or malformed delivery is rejected with 4xx and the reason recorded.
    An unknown serial that a certificate refresh does not resolve answers **503**, not
@@ -11,7 +14,8 @@
    it again (15 s, 15 s, 30 s, 3 min … later), when the next refresh is allowed.
 3. **Claim** its notification id: unique per merchant. A second delivery of an id is a
    duplicate and is recorded as such.
-4. **Process** the claimed notification under a row lock on its log entry, through the
+4. **Process** the claimed notification under a row lock on its log entry (when it was
+   committed before: a redelivery's original, a replay, a Celery task), through the
    one service path. A notification already processed is not processed again, so
    concurrent or repeated deliveries make one transition and one signal; one whose
    processing failed (5xx) is processed again by WeChat Pay's next delivery.
@@ -60,15 +64,18 @@ class Outcome:
 OK = Outcome(200)
 
 
-def record(request: HttpRequest, mchid: str, body: bytes) -> NotificationLog:
-    """Store the delivery, untrusted, in its own transaction."""
+def record(
+    request: HttpRequest, mchid: str, body: bytes, merchant: Merchant | None = None
+) -> NotificationLog:
+    """Store the delivery, untrusted (a savepoint of the caller's transaction)."""
     headers = {
         name: value
         for name, value in canonical_headers(request.META).items()
         if name.startswith(KEPT_HEADERS)
     }
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         return NotificationLog.objects.create(
+            merchant=merchant,
             mchid=mchid[:32],
             remote_addr=request.META.get("REMOTE_ADDR") or None,
             headers=headers,
@@ -164,7 +171,10 @@ def claim(log: NotificationLog, notification: Notification) -> NotificationLog:
             **verified,
         )
         return original
-    log.refresh_from_db()
+    # What the UPDATE wrote, without reading the row back.
+    for key, value in verified.items():
+        setattr(log, key, value)
+    log.notification_id = notification.id[:64]
     return log
 
 
@@ -178,28 +188,45 @@ def _dispatch(log: NotificationLog) -> None:
         services.apply_refund(merchant, resource, source="notification")
 
 
-def process(log: NotificationLog) -> Outcome:
-    """Apply a claimed notification once; safe to call again and concurrently."""
+def process(log: NotificationLog, *, fresh: bool = False) -> Outcome:
+    """Apply a claimed notification once; safe to call again and concurrently.
+
+    ``fresh``: ``log`` was created in the current, uncommitted transaction, so no one
+    else can see it, let alone process it: no lock to take.
+    """
     try:
         with transaction.atomic():
-            locked = NotificationLog.objects.select_for_update().get(pk=log.pk)
-            if locked.status == NotificationStatus.PROCESSED:
+            if fresh:
+                status, attempts = log.status, log.attempts
+            else:
+                # Lock the row and read what may have changed since ``log`` was loaded;
+                # the rest (resource, event type: written once, when claimed) is in it.
+                status, attempts = (
+                    NotificationLog.objects.select_for_update()
+                    .filter(pk=log.pk)
+                    .values_list("status", "attempts")
+                    .get()
+                )
+            if status == NotificationStatus.PROCESSED:
                 return OK
-            _dispatch(locked)
-            NotificationLog.objects.filter(pk=log.pk).update(
-                status=NotificationStatus.PROCESSED,
-                processed_at=timezone.now(),
-                attempts=locked.attempts + 1,
-                error="",
-                traceback="",
-                response_status=200,
-            )
+            _dispatch(log)
+            done = {
+                "status": NotificationStatus.PROCESSED,
+                "processed_at": timezone.now(),
+                "attempts": attempts + 1,
+                "error": "",
+                "traceback": "",
+                "response_status": 200,
+            }
+            NotificationLog.objects.filter(pk=log.pk).update(**done)
+            for key, value in done.items():
+                setattr(log, key, value)
             services.emit(
                 signals.notification_received,
                 NotificationLog,
-                notification=locked,
-                event_type=locked.event_type,
-                resource=locked.resource,
+                notification=log,
+                event_type=log.event_type,
+                resource=log.resource,
             )
         return OK
     except UnknownOrder as exc:
@@ -222,23 +249,33 @@ def _failed(log: NotificationLog, exc: Exception, summary: str) -> Outcome:
 
 def receive(request: HttpRequest, mchid: str, body: bytes) -> Outcome:
     """Everything after the view has the raw body: the whole pipeline above."""
-    log = record(request, mchid, body)
     try:
-        merchant = get_merchant(mchid)
+        merchant: Merchant | None = get_merchant(mchid)
     except MerchantNotFound as exc:
-        return reject(log, 404, "unknown_merchant", str(exc))
-    NotificationLog.objects.filter(pk=log.pk).update(merchant=merchant)
-    log.merchant = merchant
-    verified = verify(log, merchant)
-    if isinstance(verified, Outcome):
-        return verified
-    claimed = claim(log, verified)
-    if wechatpay_settings.NOTIFY_ASYNC:
-        from .tasks import process_notification
+        unknown = exc
+        merchant = None
+    except Exception:
+        # Our failure to read the merchant must not lose the delivery: record it first.
+        record(request, mchid, body)
+        raise
+    # One transaction, one WAL flush: the record, the verdict and the state change commit
+    # together, before any 2xx is answered. A failure of processing rolls back only its
+    # savepoint and is recorded; a failure of the database loses the whole delivery, but
+    # then we answer 5xx and WeChat Pay delivers it again.
+    with transaction.atomic():
+        log = record(request, mchid, body, merchant)
+        if merchant is None:
+            return reject(log, 404, "unknown_merchant", str(unknown))
+        verified = verify(log, merchant)
+        if isinstance(verified, Outcome):
+            return verified
+        claimed = claim(log, verified)
+        if wechatpay_settings.NOTIFY_ASYNC:
+            from .tasks import process_notification
 
-        transaction.on_commit(lambda: process_notification.delay(claimed.pk))
-        return OK
-    return process(claimed)
+            transaction.on_commit(lambda: process_notification.delay(claimed.pk))
+            return OK
+        return process(claimed, fresh=claimed.pk == log.pk)
 
 
 def reprocess(log: NotificationLog) -> Outcome:

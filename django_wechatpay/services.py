@@ -25,10 +25,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db import IntegrityError, connections, transaction
+from django.db.models import Model, QuerySet, Sum
 from django.urls import reverse
 from django.utils.module_loading import import_string
 
@@ -55,6 +55,7 @@ from .states import (
     check_transition,
 )
 
+M = TypeVar("M", bound=Model)
 logger = logging.getLogger("django_wechatpay.services")
 
 PAYMENT_SIGNALS = {
@@ -206,20 +207,21 @@ def transaction_problems(order: Order, data: dict[str, Any]) -> list[str]:
 def apply_transaction(
     merchant: Merchant, data: dict[str, Any], *, source: str
 ) -> tuple[Order, Applied]:
-    """Apply a transaction reported by WeChat Pay (notification, query, bill)."""
+    """Apply a transaction reported by WeChat Pay (notification, query, bill).
+
+    Its own transaction, or part of the caller's (no savepoint: a failure here fails the
+    caller's block, which decides what to keep).
+    """
     out_trade_no = data.get("out_trade_no")
     target = data.get("trade_state")
     if not out_trade_no or target not in TradeState.values:
         raise UnknownOrder(
             f"report without a usable out_trade_no/trade_state: {out_trade_no!r}/{target!r}"
         )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         try:
-            order = (
-                Order.objects.select_for_update()
-                .select_related("merchant")
-                .get(merchant=merchant, out_trade_no=out_trade_no)
-            )
+            order = locked(Order.objects).get(merchant=merchant, out_trade_no=out_trade_no)
+            order.merchant = merchant  # the one we looked it up by: no join, no query
         except Order.DoesNotExist:
             raise UnknownOrder(f"no order {out_trade_no} for merchant {merchant.mchid}") from None
         previous = order.state
@@ -244,7 +246,17 @@ def apply_transaction(
         payer_total = (data.get("amount") or {}).get("payer_total")
         if isinstance(payer_total, int):
             order.payer_total = payer_total
-        order.save()
+        order.save(
+            update_fields=[
+                "state",
+                "last_response",
+                "transaction_id",
+                "success_time",
+                "payer_openid",
+                "payer_total",
+                "updated_at",
+            ]
+        )
         logger.info("order %s: %s -> %s (%s)", order.out_trade_no, previous, target, source)
         signal = PAYMENT_SIGNALS.get(target)
         if signal is not None:
@@ -282,10 +294,8 @@ def _lock_refund(merchant: Merchant, out_refund_no: str) -> Refund:
     except Refund.DoesNotExist:
         raise UnknownOrder(f"no refund {out_refund_no} for merchant {merchant.mchid}") from None
     Order.objects.select_for_update().filter(pk=order_id).first()
-    return (
-        Refund.objects.select_for_update()
-        .select_related("order", "merchant")
-        .get(merchant=merchant, out_refund_no=out_refund_no)
+    return locked(Refund.objects.select_related("order", "merchant")).get(
+        merchant=merchant, out_refund_no=out_refund_no
     )
 
 
@@ -302,7 +312,7 @@ def apply_refund(
         raise UnknownOrder(
             f"refund report without usable out_refund_no/status: {out_refund_no!r}/{target!r}"
         )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         refund = _lock_refund(merchant, out_refund_no)
         previous = refund.status
         problems = refund_problems(refund, data)
@@ -333,6 +343,15 @@ def apply_refund(
 
 
 # --- orders ------------------------------------------------------------------------------
+
+
+def locked(queryset: QuerySet[M]) -> QuerySet[M]:
+    """``select_for_update`` of the queryset's own rows only. A plain one would also lock
+    every joined row (the merchant, through ``select_related``) and so serialise every
+    payment of the merchant behind one row lock."""
+    if connections[queryset.db].features.has_select_for_update_of:
+        return queryset.select_for_update(of=("self",))
+    return queryset.select_for_update()
 
 
 def _generator(setting: str) -> Callable[[Merchant], str]:
@@ -570,32 +589,32 @@ def refund(
     sends it again with the same out_refund_no, so nothing is refunded twice.
     """
     with transaction.atomic():
-        locked = Order.objects.select_for_update().select_related("merchant").get(pk=order.pk)
+        held = locked(Order.objects.select_related("merchant")).get(pk=order.pk)
         if out_refund_no:
             existing = Refund.objects.filter(
-                merchant=locked.merchant, out_refund_no=out_refund_no
+                merchant=held.merchant, out_refund_no=out_refund_no
             ).first()
             if existing is not None:
-                if existing.order_id != locked.pk or (
+                if existing.order_id != held.pk or (
                     amount is not None and existing.amount != amount
                 ):
                     raise RefundNotAllowed(f"out_refund_no {out_refund_no} names another refund")
                 return existing
-        if not locked.is_paid:
-            raise RefundNotAllowed(f"order {locked.out_trade_no} is {locked.state}, not paid")
-        left = refundable_amount(locked)
+        if not held.is_paid:
+            raise RefundNotAllowed(f"order {held.out_trade_no} is {held.state}, not paid")
+        left = refundable_amount(held)
         amount = left if amount is None else amount
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             raise RefundNotAllowed("the refund amount must be a positive integer number of fen")
         if amount > left:
             raise RefundNotAllowed(
                 f"refund of {amount} fen exceeds the {left} fen still refundable "
-                f"on {locked.out_trade_no}"
+                f"on {held.out_trade_no}"
             )
         record = Refund.objects.create(
-            order=locked,
-            merchant=locked.merchant,
-            out_refund_no=out_refund_no or _generator("OUT_REFUND_NO_GENERATOR")(locked.merchant),
+            order=held,
+            merchant=held.merchant,
+            out_refund_no=out_refund_no or _generator("OUT_REFUND_NO_GENERATOR")(held.merchant),
             amount=amount,
             reason=reason[:80],
             requested_by=requested_by if getattr(requested_by, "pk", None) else None,
@@ -639,12 +658,12 @@ def submit_refund(record: Refund) -> Refund:
 
 def _mark_refund_failed(record: Refund, exc: BusinessError) -> None:
     with transaction.atomic():
-        locked = _lock_refund(record.merchant, record.out_refund_no)
-        if check_transition(REFUND_TRANSITIONS, "refund", locked.status, RefundStatus.FAILED):
-            locked.status = RefundStatus.FAILED
-            locked.error_code = exc.code or ""
-            locked.error_message = exc.message
-            locked.save(update_fields=["status", "error_code", "error_message", "updated_at"])
+        row = _lock_refund(record.merchant, record.out_refund_no)
+        if check_transition(REFUND_TRANSITIONS, "refund", row.status, RefundStatus.FAILED):
+            row.status = RefundStatus.FAILED
+            row.error_code = exc.code or ""
+            row.error_message = exc.message
+            row.save(update_fields=["status", "error_code", "error_message", "updated_at"])
     record.refresh_from_db()
 
 

@@ -31,7 +31,7 @@ def notify(request: HttpRequest, mchid: str) -> HttpResponse:
     """Receive one WeChat Pay notification for merchant ``mchid``.
 
     Exempt from CSRF (WeChat Pay has no token) and from ``ATOMIC_REQUESTS`` (the
-    delivery must be recorded in its own transaction, before anything can roll back).
+    pipeline commits the record and its effects itself, before answering).
     """
     limit = int(wechatpay_settings.NOTIFY_MAX_BODY_BYTES)
     declared = request.META.get("CONTENT_LENGTH") or "0"
