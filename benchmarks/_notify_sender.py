@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 def main() -> None:
     url, batch_file, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    deliveries = pickle.loads(open(batch_file, "rb").read())
+    with open(batch_file, "rb") as batch:
+        deliveries = pickle.load(batch)
     parts = urlsplit(url)
     latencies: list[float] = []
     statuses: Counter[str] = Counter()

@@ -1,0 +1,101 @@
+"""The benchmark site's setup, shared by the benchmarks that need Django and PostgreSQL:
+a fresh database, a merchant with generated keys, the environment ``bench_site`` reads."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+HERE = Path(__file__).resolve().parent
+MCHID, APPID = "1900009191", "wxd678efh567hg6787"
+PUBLIC_KEY_ID = "PUB_KEY_ID_0119000091912024110100000000000001"
+BENCH_DB = "wechatpay_bench"
+
+
+def dsn_or_exit() -> str:
+    dsn = os.environ.get("WECHATPAY_BENCH_POSTGRES") or os.environ.get("WECHATPAY_TEST_POSTGRES")
+    if not dsn:
+        sys.exit(
+            "set WECHATPAY_BENCH_POSTGRES to a PostgreSQL DSN (a role that may CREATE DATABASE)"
+        )
+    return dsn
+
+
+def pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def public_pem(key: rsa.RSAPrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def database_env(dsn: str, workdir: Path, apiv3_key: str) -> dict[str, str]:
+    parts = urlsplit(dsn)
+    return {
+        **os.environ,
+        "PYTHONPATH": str(HERE),
+        "DJANGO_SETTINGS_MODULE": "bench_site.settings",
+        "BENCH_DB_NAME": BENCH_DB,
+        "BENCH_DB_USER": parts.username or "",
+        "BENCH_DB_PASSWORD": parts.password or "",
+        "BENCH_DB_HOST": parts.hostname or "127.0.0.1",
+        "BENCH_DB_PORT": str(parts.port or 5432),
+        "BENCH_DIR": str(workdir),
+        "BENCH_MCHID": MCHID,
+        "BENCH_APPID": APPID,
+        "BENCH_SERIAL": "7A1B2C3D4E5F60718293A4B5C6D7E8F901234567",
+        "BENCH_APIV3_KEY": apiv3_key,
+        "BENCH_PUBLIC_KEY_ID": PUBLIC_KEY_ID,
+    }
+
+
+def recreate_database(dsn: str) -> None:
+    import psycopg
+
+    parts = urlsplit(dsn)
+    with psycopg.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        dbname="postgres",
+        autocommit=True,
+    ) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+
+def django_script(env: dict[str, str], code: str) -> str:
+    prelude = "import django; django.setup()\n"
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + code], env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+def setup_site(dsn: str, workdir: Path) -> tuple[dict[str, str], rsa.RSAPrivateKey, str]:
+    """Keys, a fresh migrated database: ``(environment, WeChat Pay's signing key, APIv3 key)``."""
+    merchant_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    platform = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (workdir / "merchant_key.pem").write_text(pem(merchant_key))
+    (workdir / "wechatpay_public_key.pem").write_text(public_pem(platform))
+    apiv3_key = secrets.token_hex(16)
+    env = database_env(dsn, workdir, apiv3_key)
+    recreate_database(dsn)
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "-v", "0"], env=env, check=True, cwd=HERE
+    )
+    return env, platform, apiv3_key
