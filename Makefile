@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= test,celery,drf,postgres,docs
 
-.PHONY: install test lint docs demo fuzz clean
+.PHONY: install test lint docs demo fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ test: install lint docs
 # The long Hypothesis run over the notification parser (10,000 examples a property).
 fuzz: install
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/core/test_notification_fuzz.py -q
+
+# The benchmarks (benchmarks/README.md): by hand, never in CI. Needs PostgreSQL:
+# WECHATPAY_BENCH_POSTGRES=postgresql://user:pw@127.0.0.1:5432/postgres make bench
+bench: install
+	$(BIN)/python -m pip install -e ".[bench]"
+	$(BIN)/python benchmarks/client_calls.py
+	$(BIN)/python benchmarks/notify_load.py
+	$(BIN)/python benchmarks/reconciliation.py
+	$(BIN)/python benchmarks/polling.py
 
 demo: install
 	$(BIN)/python example_project/run_demo.py

@@ -42,9 +42,10 @@ def public_pem(key: rsa.RSAPrivateKey) -> str:
     )
 
 
-def database_env(dsn: str, workdir: Path, apiv3_key: str) -> dict[str, str]:
+def database_env(dsn: str, workdir: Path, apiv3_key: str, **merchant: str) -> dict[str, str]:
+    """``merchant`` overrides the generated merchant (``BENCH_MCHID=...``, ...)."""
     parts = urlsplit(dsn)
-    return {
+    env = {
         **os.environ,
         "PYTHONPATH": str(HERE),
         "DJANGO_SETTINGS_MODULE": "bench_site.settings",
@@ -60,6 +61,7 @@ def database_env(dsn: str, workdir: Path, apiv3_key: str) -> dict[str, str]:
         "BENCH_APIV3_KEY": apiv3_key,
         "BENCH_PUBLIC_KEY_ID": PUBLIC_KEY_ID,
     }
+    return {**env, **merchant}
 
 
 def recreate_database(dsn: str) -> None:
@@ -94,8 +96,30 @@ def setup_site(dsn: str, workdir: Path) -> tuple[dict[str, str], rsa.RSAPrivateK
     (workdir / "wechatpay_public_key.pem").write_text(public_pem(platform))
     apiv3_key = secrets.token_hex(16)
     env = database_env(dsn, workdir, apiv3_key)
+    migrate(dsn, env)
+    return env, platform, apiv3_key
+
+
+def setup_site_for_sandbox(dsn: str, workdir: Path, creds: dict) -> dict[str, str]:
+    """The same, for a merchant the simulator made (``--merchant-file`` credentials)."""
+    (workdir / "merchant_key.pem").write_text(creds["private_key_pem"])
+    (workdir / "wechatpay_public_key.pem").write_text(creds["public_key_pem"])
+    env = database_env(
+        dsn,
+        workdir,
+        creds["apiv3_key"],
+        BENCH_MCHID=creds["mchid"],
+        BENCH_APPID=creds["appid"],
+        BENCH_SERIAL=creds["serial_no"],
+        BENCH_PUBLIC_KEY_ID=creds["public_key_id"],
+        BENCH_API_BASE=creds["api_base"],
+    )
+    migrate(dsn, env)
+    return env
+
+
+def migrate(dsn: str, env: dict[str, str]) -> None:
     recreate_database(dsn)
     subprocess.run(
         [sys.executable, "-m", "django", "migrate", "-v", "0"], env=env, check=True, cwd=HERE
     )
-    return env, platform, apiv3_key

@@ -166,7 +166,9 @@ print(json.dumps(dict(seconds=time.perf_counter() - started, rows=run.rows,
 NAIVE = """
 import json, resource, time
 from django_wechatpay.core.bills import parse_trade_bill
+from django_wechatpay.merchants import get_merchant
 from django_wechatpay.models import Order
+m = get_merchant("{mchid}")
 def chunks():
     with open("{bill}", "rb") as f:
         while block := f.read(1 << 16):
@@ -174,7 +176,7 @@ def chunks():
 started, rows, mismatched = time.perf_counter(), 0, 0
 for row in parse_trade_bill(chunks()):
     try:
-        order = Order.objects.get(out_trade_no=row.out_trade_no)
+        order = Order.objects.get(merchant=m, out_trade_no=row.out_trade_no)
     except Order.DoesNotExist:
         mismatched += 1
         continue
@@ -226,7 +228,10 @@ def main() -> None:
         ours = json.loads(
             run_django(env, RECONCILE.format(mchid=MCHID, bill=bill, sha1=sha1, **day))
         )
-        naive = json.loads(run_django(env, NAIVE.format(bill=bill, limit=args.naive_rows)))
+        print(f"ours: {ours}", flush=True)
+        naive = json.loads(
+            run_django(env, NAIVE.format(mchid=MCHID, bill=bill, limit=args.naive_rows))
+        )
     per_row = naive["seconds"] / naive["rows"]
     print()
     print("| reconciliation | rows | seconds | rows/s | peak RSS MB | discrepancies |")

@@ -35,6 +35,7 @@ WECHATPAY = {
             "verification": "public_key",
             "public_key": "file:" + os.environ["BENCH_DIR"] + "/wechatpay_public_key.pem",
             "public_key_id": os.environ["BENCH_PUBLIC_KEY_ID"],
+            "api_base": os.environ.get("BENCH_API_BASE", "https://api.mch.weixin.qq.com"),
         }
     },
 }

@@ -79,7 +79,7 @@ _BACKTICK = "`"
 # Every value carries a backtick prefix, so "," followed by a backtick is the real field
 # separator: a comma inside a free-text value (商品名称, 商户数据包, 备注) does not split it.
 _SEPARATOR = ",`"
-_DECIMAL_TEXT = re.compile(r"-?[0-9]{1,18}(?:\.[0-9]{1,18})?")
+_DECIMAL_PARTS = re.compile(r"(-?)([0-9]{1,18})(?:\.([0-9]{1,18}))?")
 _EXACT = Context(prec=40, traps=[Inexact])
 _TIME_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 _ECHO_LIMIT = 40
@@ -137,8 +137,14 @@ def _scaled(value: str, places: int, unit: str) -> int:
     # The regex keeps out what Decimal would also accept (exponents, "NaN", "1_000",
     # surrounding blanks) and no bill writes, and bounds the digits so that _EXACT's
     # precision holds any value: scaling never rounds, whatever the thread's context.
-    if not _DECIMAL_TEXT.fullmatch(value):
+    match = _DECIMAL_PARTS.fullmatch(value)
+    if match is None:
         raise ValueError(f"{_echo(value)} is not a decimal number")
+    sign, whole, fraction = match.groups()
+    if fraction is None or len(fraction) <= places:
+        # The common case, in integers: a million-row bill has seven amounts a row.
+        units = int(whole + (fraction or "").ljust(places, "0"))
+        return -units if sign else units
     scaled = Decimal(value).scaleb(places, _EXACT)
     units = int(scaled)
     if units != scaled:
