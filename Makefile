@@ -27,9 +27,11 @@ docs: install
 test: install lint docs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The long Hypothesis run over the notification parser (10,000 examples a property).
+# The long Hypothesis run over the notification parser and the notify view (10,000
+# examples a property).
 fuzz: install
-	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/core/test_notification_fuzz.py -q
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q \
+		tests/core/test_notification_fuzz.py tests/django/test_notify_view_fuzz.py
 
 # The benchmarks (benchmarks/README.md): by hand, never in CI. Needs PostgreSQL:
 # WECHATPAY_BENCH_POSTGRES=postgresql://user:pw@127.0.0.1:5432/postgres make bench

@@ -8,6 +8,8 @@ lookup, the log row kept for every delivery.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,7 +31,8 @@ HEADER_NAMES = [
 #: (WeChat Pay retries it after a certificate rotation, see docs/notify.md).
 REFUSALS = {400, 401, 403, 404, 413, 415, 503}
 VIEW_FUZZ = settings(
-    max_examples=60,
+    # `make fuzz` (HYPOTHESIS_PROFILE=long) runs 10,000 examples a property.
+    max_examples=10_000 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
