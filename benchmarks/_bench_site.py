@@ -81,11 +81,18 @@ def recreate_database(dsn: str) -> None:
 
 
 def django_script(env: dict[str, str], code: str) -> str:
+    """Run ``code`` in a fresh process on the bench site; the last line it printed."""
     prelude = "import django; django.setup()\n"
     done = subprocess.run(
-        [sys.executable, "-c", prelude + code], env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", prelude + code],
+        env=env,
+        cwd=HERE,
+        check=True,
+        capture_output=True,
+        text=True,
     )
-    return done.stdout
+    lines = done.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def setup_site(dsn: str, workdir: Path) -> tuple[dict[str, str], rsa.RSAPrivateKey, str]:

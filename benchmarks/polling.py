@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import requests
-from _bench_site import HERE, dsn_or_exit, setup_site_for_sandbox
+from _bench_site import django_script, dsn_or_exit, setup_site_for_sandbox
 from _sandbox_process import sandbox_process
 
 CREATE = """
@@ -48,18 +46,6 @@ print(json.dumps(dict(seconds=seconds, queries=len(queries.captured_queries),
 """
 
 
-def run_django(env: dict[str, str], code: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()\n" + code],
-        env=env,
-        cwd=HERE,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=10_000)
@@ -72,7 +58,7 @@ def main() -> None:
     ):
         env = setup_site_for_sandbox(dsn, Path(tmp), creds)
         started = time.perf_counter()
-        codes = json.loads(run_django(env, CREATE.format(n=args.orders)))
+        codes = json.loads(django_script(env, CREATE.format(n=args.orders)))
         took = time.perf_counter() - started
         print(f"{len(codes)} orders placed with the simulator in {took:.0f} s")
         paid = codes[: int(len(codes) * args.paid_share)]
@@ -82,7 +68,7 @@ def main() -> None:
                     f"{base_url}/sandbox/pay", data={"code_url": code_url, "outcome": "success"}
                 )
                 answer.raise_for_status()
-        result = json.loads(run_django(env, POLL))
+        result = json.loads(django_script(env, POLL))
     print()
     print("| pending orders | paid meanwhile | seconds | orders/s | SQL queries | per order |")
     print("|---|---|---|---|---|---|")

@@ -19,13 +19,11 @@ import datetime as dt
 import gzip
 import hashlib
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _bench_site import APPID, HERE, MCHID, dsn_or_exit, setup_site
+from _bench_site import APPID, MCHID, django_script, dsn_or_exit, setup_site
 
 DAY = dt.date(2026, 11, 21)
 PLANTED_AMOUNT = 10  # rows whose amount differs from the order's
@@ -190,18 +188,6 @@ print(json.dumps(dict(seconds=time.perf_counter() - started, rows=rows,
 """
 
 
-def run_django(env: dict[str, str], code: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()\n" + code],
-        env=env,
-        cwd=HERE,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -213,7 +199,7 @@ def main() -> None:
         workdir = Path(tmp)
         env, _, _ = setup_site(dsn, workdir)
         started = time.perf_counter()
-        count = run_django(
+        count = django_script(
             env, CREATE_ORDERS.format(mchid=MCHID, appid=APPID, rows=args.rows, **day)
         )
         print(f"{count} paid orders loaded (COPY) in {time.perf_counter() - started:.0f} s")
@@ -226,11 +212,11 @@ def main() -> None:
         )
 
         ours = json.loads(
-            run_django(env, RECONCILE.format(mchid=MCHID, bill=bill, sha1=sha1, **day))
+            django_script(env, RECONCILE.format(mchid=MCHID, bill=bill, sha1=sha1, **day))
         )
         print(f"ours: {ours}", flush=True)
         naive = json.loads(
-            run_django(env, NAIVE.format(mchid=MCHID, bill=bill, limit=args.naive_rows))
+            django_script(env, NAIVE.format(mchid=MCHID, bill=bill, limit=args.naive_rows))
         )
     per_row = naive["seconds"] / naive["rows"]
     print()
