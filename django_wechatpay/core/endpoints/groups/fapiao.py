@@ -1,8 +1,8 @@
 """其他: 电子发票 (公共API, 区块链模式, 自建平台模式).
 
-Paths, fields and encrypted fields from the official API docs as mirrored by the
-wechatpay-php documentation (``wechatpay-im/website``,
-``openapi/v3/new-tax-control-fapiao``).
+Paths, fields and encrypted fields from the official API docs (pay.weixin.qq.com, cited
+per entry) and their OpenAPI transcription ``TheNorthMemory/wechatpay-openapi``
+(``docs/v3/new-tax-control-fapiao``). None of these is in the official Go or Java SDK.
 """
 
 from __future__ import annotations
@@ -11,7 +11,11 @@ from collections.abc import Callable
 
 from ..spec import Route, both, entries, get, patch, post
 
-DOCS = "pay.weixin.qq.com/doc/v3/merchant/4012538285 (电子发票)"
+WIKI = "pay.weixin.qq.com/wiki/doc/apiv3/wxpay/new-tax-control-fapiao/"
+OFFLINE = "pay.weixin.qq.com/wiki/doc/apiv3/Offline/apis/"
+PARTNER_DOC = "pay.weixin.qq.com/doc/v3/partner/"
+#: The partner docs: "sub_mchid ... 服务商模式下必传"; wechatpayv3 has no such parameter.
+NO_SUB_MCHID = "wechatpayv3 cannot send sub_mchid; official: partners must."
 BASE = "/v3/new-tax-control-fapiao"
 APPLICATION = BASE + "/fapiao-applications/{fapiao_apply_id}"
 BUYER_CONTACT = ("buyer_information.phone", "buyer_information.email")
@@ -47,7 +51,8 @@ ENTRIES = [
             "card_template_information!",
             fill={"card_appid": "appid"},
         ),
-        reference=DOCS,
+        correction=NO_SUB_MCHID,
+        reference=WIKI + "chapter3_4.shtml",
     ),
     public_api(
         "fapiao_set_merchant_config",
@@ -62,13 +67,13 @@ ENTRIES = [
                 idempotent=True,
             )
         ),
-        reference=DOCS,
+        reference="wechatpay-openapi docs/v3/new-tax-control-fapiao/merchant/development-config",
     ),
     public_api(
         "fapiao_merchant_config",
         "查询商户配置的开发选项",
         **both(get(BASE + "/merchant/development-config")),
-        reference=DOCS,
+        reference=OFFLINE + "chapter4_8_19.shtml",
     ),
     public_api(
         "fapiao_title_url",
@@ -88,25 +93,26 @@ ENTRIES = [
             sub_mchid="sub_mchid",
             fill={"appid": "appid"},
         ),
-        reference=DOCS,
+        reference=WIKI + "chapter3_5.shtml",
     ),
     public_api(
         "fapiao_title",
         "获取用户填写的抬头",
         **_query_modes(BASE + "/user-title", "scene!", "fapiao_apply_id!", sub_mchid="sub_mchid"),
-        reference=DOCS,
+        reference=WIKI + "chapter3_6.shtml",
     ),
     blockchain(
         "fapiao_tax_codes",
         "获取商品和服务税收分类对照表",
         **_query_modes(BASE + "/merchant/tax-codes", "offset!", "limit!", sub_mchid="sub_mchid"),
-        reference=DOCS,
+        reference=WIKI + "chapter3_2.shtml",
     ),
     blockchain(
         "fapiao_merchant_base_info",
         "获取商户开票基础信息",
         **_query_modes(BASE + "/merchant/base-information"),
-        reference=DOCS,
+        correction=NO_SUB_MCHID,
+        reference=WIKI + "chapter3_3.shtml",
     ),
     blockchain(
         "fapiao_applications",
@@ -121,13 +127,15 @@ ENTRIES = [
             sensitive=BUYER_CONTACT,
             idempotent=True,
         ),
-        reference=DOCS,
+        correction=NO_SUB_MCHID,
+        reference=OFFLINE + "chapter4_8_8.shtml",
     ),
     blockchain(
         "fapiao_query",
         "查询电子发票",
         **_query_modes(APPLICATION, "fapiao_id"),
-        reference=DOCS,
+        correction=NO_SUB_MCHID,
+        reference=PARTNER_DOC + "4015792567",
     ),
     blockchain(
         "fapiao_reverse",
@@ -136,20 +144,23 @@ ENTRIES = [
             post,
             APPLICATION + "/reverse",
             "reverse_reason!",
-            "fapiao_information!",
+            # 选填 in the current partner doc (4015792575).
+            "fapiao_information",
             idempotent=True,
         ),
-        reference=DOCS,
+        correction=NO_SUB_MCHID,
+        reference=PARTNER_DOC + "4015792575",
     ),
     blockchain(
         "fapiao_query_files",
         "获取发票下载信息",
-        **_query_modes(APPLICATION + "/fapiao-files", "fapiao_id!"),
+        # Not in wechatpayv3's README table.
+        **_query_modes(APPLICATION + "/fapiao-files", "fapiao_id"),
         correction=(
-            "Not in wechatpayv3's README; its fapiao_query_files sends POST with a body. "
-            "official: GET with sub_mchid and fapiao_id in the query."
+            "wechatpayv3 sends POST with a JSON body; official: GET, sub_mchid and "
+            "fapiao_id in the query."
         ),
-        reference=DOCS,
+        reference=PARTNER_DOC + "4015792576",
     ),
     own_platform(
         "fapiao_upload_file",
@@ -166,7 +177,7 @@ ENTRIES = [
             "wechatpayv3 accepts 'ODF' files (the format is OFD) and never puts sub_mchid "
             "in the meta, which partners must."
         ),
-        reference=DOCS,
+        reference=WIKI + "chapter3_10.shtml",
     ),
     own_platform(
         "fapiao_insert_cards",
@@ -181,8 +192,9 @@ ENTRIES = [
             idempotent=True,
         ),
         correction=(
-            "wechatpayv3 sends buyer_information.phone and email in clear; official: encrypted."
+            "wechatpayv3 sends buyer_information.phone and email in clear (official: "
+            "encrypted) and cannot send sub_mchid, which partners must."
         ),
-        reference=DOCS,
+        reference=WIKI + "chapter3_11.shtml",
     ),
 ]
