@@ -1,19 +1,27 @@
 """营销工具: 代金券, 商家券, 委托营销, 消费卡, 支付有礼, 图片上传(营销专用).
 
-Voucher (代金券) paths from the official Java SDK (``service/cashcoupons``); the rest
-from the official API docs as mirrored by the wechatpay-php documentation
-(``wechatpay-im/website``, ``openapi/v3/marketing``). The same route serves direct
-merchants and partners: the creator or owner merchant is a field of the call.
+Methods, paths and request fields checked against the official Go SDK
+(``services/cashcoupons``, ``services/merchantexclusivecoupon``, ``services/giftactivity``,
+``services/fileuploader``) and Java SDK (``service/cashcoupons``); 委托营销, which neither
+SDK covers, and fields newer than the SDKs against the official API docs as mirrored by the
+wechatpay-php documentation (``wechatpay-im/website``, ``openapi/v3/marketing``). The same
+route serves direct merchants and partners: the creator or owner merchant is a field of
+the call.
 """
 
 from __future__ import annotations
 
 from ..spec import Route, both, entries, get, patch, post
 
-JAVA_FAVOR = "wechatpay-java service/cashcoupons/CashCouponsService.java"
-BUSIFAVOR_DOCS = "pay.weixin.qq.com/doc/v3/merchant/4012532393 (商家券)"
-PARTNERSHIP_DOCS = "pay.weixin.qq.com/doc/v3/merchant/4012532478 (委托营销)"
-PAYGIFT_DOCS = "pay.weixin.qq.com/doc/v3/merchant/4012532493 (支付有礼)"
+JAVA_FAVOR = (
+    "wechatpay-java service/cashcoupons/CashCouponsService.java; wechatpay-go services/cashcoupons"
+)
+BUSIFAVOR_DOCS = "wechatpay-go services/merchantexclusivecoupon (api_*.go, models.go)"
+PARTNERSHIP_DOCS = (
+    "wechatpay-im/website openapi/v3/marketing/partnerships.md, partnerships/build.md "
+    "(official: pay.weixin.qq.com/wiki/doc/apiv3/wxpay/marketing/partnerships/chapter3_1.shtml)"
+)
+PAYGIFT_DOCS = "wechatpay-go services/giftactivity/api_activity.go, models.go"
 
 FAVOR = "/v3/marketing/favor"
 BUSIFAVOR = "/v3/marketing/busifavor"
@@ -71,6 +79,10 @@ ENTRIES = [
                 fill={"belong_merchant": "mchid"},
                 idempotent=True,
             )
+        ),
+        correction=(
+            "wechatpayv3 leaves no_cash out when it is False (its default); official: "
+            "no_cash is required."
         ),
         reference=JAVA_FAVOR,
     ),
@@ -185,6 +197,8 @@ ENTRIES = [
                 fill=APPID,
             )
         ),
+        # business_type (MULTIUSE) is newer than the SDKs: wechatpay-im/website
+        # openapi/v3/marketing/favor/users/{openid}/coupons.md.
         reference=JAVA_FAVOR,
     ),
     favor(
@@ -264,6 +278,8 @@ ENTRIES = [
                 idempotent=True,
             )
         ),
+        # out_trade_no, mch_id, transaction_id are newer than the SDKs: wechatpay-im/website
+        # openapi/v3/marketing/busifavor/coupons/use.md.
         reference=BUSIFAVOR_DOCS,
     ),
     busifavor(
@@ -330,7 +346,7 @@ ENTRIES = [
     busifavor(
         "marketing_busifavor_callback_query",
         "查询商家券事件通知地址",
-        **both(get(f"{BUSIFAVOR}/callbacks", "mchid!", fill={"mchid": "mchid"})),
+        **both(get(f"{BUSIFAVOR}/callbacks", "mchid", fill={"mchid": "mchid"})),
         reference=BUSIFAVOR_DOCS,
     ),
     busifavor(
@@ -461,6 +477,10 @@ ENTRIES = [
                 idempotent=True,
             )
         ),
+        correction=(
+            "wechatpayv3 sends authorized_data.bussiness_type (sic); official: "
+            "authorized_data.business_type."
+        ),
         reference=PARTNERSHIP_DOCS,
     ),
     partnership(
@@ -486,7 +506,7 @@ ENTRIES = [
             fill=APPID,
             idempotent=True,
         ),
-        reference=BUSIFAVOR_DOCS,
+        reference="wechatpay-go services/merchantexclusivecoupon/api_coupon.go (SendGovCard)",
     ),
     paygift(
         "marketing_paygift_activity_create",
