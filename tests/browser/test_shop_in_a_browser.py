@@ -20,6 +20,9 @@ from tests.demo import ROOT
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
+# Every step has its own timeout; this ends a test the browser never answers (a hang
+# would otherwise hold CI until its own limit).
+pytestmark = pytest.mark.timeout(300)
 
 SHOTS = ROOT / "build" / "screenshots"
 ADMIN = ("admin", "wechatpay-demo")
@@ -89,11 +92,13 @@ def buy_and_pay(page, shop: str, trade_type: str = "NATIVE") -> str:
     order_url = page.url
     shot(page, f"2-checkout-{trade_type.lower()}")
 
-    payer = page.context.new_page()
-    payer.goto(page.locator("#payer-link").get_attribute("href"))
-    shot(payer, "3-simulator-payer-page")
-    payer.locator("#pay").click()
-    payer.close()
+    # The payer page in the same tab: a second page and its close() once hung CI's
+    # Chromium with no timeout to end it.
+    page.goto(page.locator("#payer-link").get_attribute("href"))
+    shot(page, "3-simulator-payer-page")
+    page.locator("#pay").click()
+    page.wait_for_load_state()
+    page.goto(order_url)
 
     # The order page polls its status and reloads itself once paid, then once fulfilled.
     expect(page.locator("#receipt")).to_be_visible()
