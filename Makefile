@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= test,celery,drf,postgres,docs
+EXTRAS ?= test,celery,drf,postgres,docs,typing
 
 .PHONY: install test lint docs demo fuzz bench clean
 
@@ -20,6 +20,7 @@ install: $(VENV)/.installed
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy django_wechatpay
 
 docs: install
 	$(BIN)/mkdocs build --strict --quiet --site-dir build/site

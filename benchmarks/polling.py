@@ -26,8 +26,8 @@ import json
 from django_wechatpay import services
 from django_wechatpay.merchants import get_merchant
 m = get_merchant()
-codes = [services.create_order(merchant=m, trade_type="NATIVE", amount=1,
-                               description="bench").code_url for _ in range({n})]
+codes = [services.create_order(services.OrderRequest(merchant=m, trade_type="NATIVE", amount=1,
+                               description="bench")).code_url for _ in range({n})]
 print(json.dumps(codes))
 """
 

@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+__all__ = ["WeChatPayConfig"]
+
 
 class WeChatPayConfig(AppConfig):
     name = "django_wechatpay"
@@ -9,4 +11,7 @@ class WeChatPayConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401 -- registers the system checks
+        from . import (  # noqa: F401 -- register the system checks, and the signals with the outbox
+            checks,
+            signals,
+        )

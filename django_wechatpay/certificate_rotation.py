@@ -1,7 +1,8 @@
 """Keeping every merchant's platform certificates current.
 
-WeChat Pay adds a new certificate to ``/v3/certificates`` about a day before it starts
-signing with it and asks merchants to download at least every 12 hours (protocol §3.1).
+WeChat Pay adds a new certificate to its list (registry: ``certificates``) about a day
+before it starts signing with it and asks merchants to download at least every 12 hours
+(protocol §3.1).
 Run :func:`rotate_certificates` from beat more often than that.
 """
 
@@ -11,14 +12,16 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from . import signals
-from .conf import wechatpay_settings
+from .conf import app_settings
 from .core.errors import WeChatPayError
 from .merchants import client_for
 from .models import Merchant, PlatformCertificate
-from .models.merchant import VerificationMode
+
+__all__ = ["RotationReport", "rotate_certificates"]
 
 logger = logging.getLogger("django_wechatpay.certificates")
 
@@ -34,17 +37,16 @@ class RotationReport:
 def rotate_certificates(merchants: list[Merchant] | None = None) -> RotationReport:
     report = RotationReport()
     if merchants is None:
-        merchants = list(
-            Merchant.objects.filter(is_active=True).exclude(
-                verification=VerificationMode.PUBLIC_KEY
-            )
-        )
+        merchants = list(Merchant.objects.filter(is_active=True))
     now = timezone.now()
-    warn_days = int(wechatpay_settings.CERTIFICATE_EXPIRY_WARNING_DAYS)
+    warn_days = int(app_settings.CERTIFICATE_EXPIRY_WARNING_DAYS)
     for merchant in merchants:
         try:
-            stored = client_for(merchant).refresh_certificates()
-        except WeChatPayError as exc:
+            verifier = client_for(merchant).verifier
+            if not verifier.uses_certificates:
+                continue
+            stored = verifier.refresh_certificates()
+        except (WeChatPayError, ImproperlyConfigured) as exc:
             logger.error("certificate download for %s failed: %s", merchant.mchid, exc)
             report.errors.append(f"{merchant.mchid}: {exc}")
             continue
@@ -68,7 +70,10 @@ def rotate_certificates(merchants: list[Merchant] | None = None) -> RotationRepo
                 days_left,
             )
             report.expiring.append(cert.serial_no)
-            signals.certificate_expiring.send_robust(
-                sender=PlatformCertificate, merchant=merchant, certificate=cert, days_left=days_left
+            signals.emit(
+                signals.certificate_expiring,
+                merchant=merchant,
+                certificate=cert,
+                days_left=days_left,
             )
     return report

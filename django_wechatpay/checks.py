@@ -11,6 +11,7 @@ wechatpay.E005     DEFAULT_MERCHANT names no configured merchant
 wechatpay.E006     a secret reference (env:/file:) cannot be resolved
 wechatpay.E007     tasks or NOTIFY_ASYNC enabled but Celery is not installed
 wechatpay.E008     unknown keys or values in a merchant definition
+wechatpay.E009     an unknown top-level key in WECHATPAY (a typo, or a retired setting)
 wechatpay.W001     the notify URL is plain http outside DEBUG
 wechatpay.W002     SECRET_KEYS not set: stored secrets are encrypted with SECRET_KEY
 wechatpay.W003     no notify base URL: orders cannot be created
@@ -20,6 +21,7 @@ wechatpay.W004     SQLite without transaction_mode IMMEDIATE: row locks are not 
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from typing import Any
 
@@ -27,10 +29,12 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import MerchantSettings, resolve_secret, wechatpay_settings
+from .conf import DEFAULTS, MerchantSettings, app_settings, resolve_secret
 from .core.crypto import apiv3_key_bytes
 from .core.errors import ConfigurationError
 from .core.keys import load_private_key, load_public_key
+
+__all__ = ["check_settings"]
 
 
 def _merchant_errors(entry: MerchantSettings) -> list[Error]:
@@ -88,23 +92,23 @@ def _merchant_errors(entry: MerchantSettings) -> list[Error]:
 
 @register("wechatpay")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
-    messages: list[Error | Warning] = []
+    messages: list[Error | Warning] = _unknown_keys()
     try:
-        merchants = wechatpay_settings.merchants()
+        merchants = app_settings.merchants()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="wechatpay.E008")]
     for entry in merchants.values():
         messages += _merchant_errors(entry)
 
-    default = wechatpay_settings.DEFAULT_MERCHANT
+    default = app_settings.DEFAULT_MERCHANT
     if default and merchants and str(default) not in merchants:
         messages.append(
             Error(f"DEFAULT_MERCHANT {default!r} is not in MERCHANTS", id="wechatpay.E005")
         )
 
-    if (
-        wechatpay_settings.TASKS_ENABLED or wechatpay_settings.NOTIFY_ASYNC
-    ) and not importlib.util.find_spec("celery"):
+    if (app_settings.TASKS_ENABLED or app_settings.NOTIFY_ASYNC) and not importlib.util.find_spec(
+        "celery"
+    ):
         messages.append(
             Error(
                 "WECHATPAY enables Celery work but Celery is not installed",
@@ -113,7 +117,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
             )
         )
 
-    bases = [wechatpay_settings.NOTIFY_BASE_URL] + [m.notify_base_url for m in merchants.values()]
+    bases = [app_settings.NOTIFY_BASE_URL] + [m.notify_base_url for m in merchants.values()]
     for base in filter(None, bases):
         if base.startswith("http://") and not settings.DEBUG:
             messages.append(
@@ -131,7 +135,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 id="wechatpay.W003",
             )
         )
-    if not wechatpay_settings.SECRET_KEYS:
+    if not app_settings.SECRET_KEYS:
         messages.append(
             Warning(
                 "WECHATPAY['SECRET_KEYS'] is not set; merchant secrets stored in the database are "
@@ -141,6 +145,29 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
             )
         )
     messages += _database_warnings()
+    return messages
+
+
+#: Settings that were renamed or retired: what to use instead.
+RETIRED = {
+    "PROPAGATE_RECEIVER_ERRORS": "receivers run after commit through the event outbox now; "
+    "for tests, RAISE_RECEIVER_ERRORS re-raises a receiver's error",
+}
+
+
+def _unknown_keys() -> list[Error | Warning]:
+    configured = getattr(settings, "WECHATPAY", None) or {}
+    messages: list[Error | Warning] = []
+    for key in sorted(set(configured) - set(DEFAULTS)):
+        close = difflib.get_close_matches(key, DEFAULTS, n=1)
+        hint = RETIRED.get(key) or (f"Did you mean {close[0]!r}?" if close else None)
+        messages.append(
+            Error(
+                f"WECHATPAY[{key!r}] is not a django-wechatpay setting",
+                hint=hint,
+                id="wechatpay.E009",
+            )
+        )
     return messages
 
 
@@ -155,7 +182,8 @@ def _database_warnings() -> list[Warning]:
         name = str(db.get("NAME"))
         if name == ":memory:" or "mode=memory" in name:
             continue  # one process only: nothing to race with
-        if (db.get("OPTIONS") or {}).get("transaction_mode") != "IMMEDIATE":
+        options: dict[str, Any] = db.get("OPTIONS") or {}  # type: ignore[assignment]
+        if options.get("transaction_mode") != "IMMEDIATE":
             messages.append(
                 Warning(
                     f"database {alias!r} is SQLite without transaction_mode IMMEDIATE: "

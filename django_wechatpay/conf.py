@@ -1,6 +1,6 @@
 """``settings.WECHATPAY``, read lazily through one object.
 
-Nothing here reads Django settings at import time: ``wechatpay_settings.X`` looks the
+Nothing here reads Django settings at import time: ``app_settings.X`` looks the
 value up on each access, so ``override_settings`` in tests and settings changed at
 startup both work. Every key, its default and meaning is in ``docs/settings.md``.
 
@@ -18,7 +18,17 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
+
+from .core.transport import DEFAULT_API_BASE
+
+__all__ = [
+    "DEFAULTS",
+    "DEFAULT_API_BASE",
+    "MerchantSettings",
+    "WeChatPaySettings",
+    "app_settings",
+    "resolve_secret",
+]
 
 DEFAULTS: dict[str, Any] = {
     # mchid → merchant definition; see MerchantSettings.
@@ -35,8 +45,16 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_MAX_BODY_BYTES": 64 * 1024,
     # Verify, store, answer 200, then process in a Celery task.
     "NOTIFY_ASYNC": False,
-    # Let exceptions from signal receivers answer 5xx (so WeChat Pay retries).
-    "PROPAGATE_RECEIVER_ERRORS": False,
+    # Dotted path of a callable(log_id) that queues a claimed notification's processing.
+    "NOTIFY_DISPATCHER": "django_wechatpay.tasks.queue_notification",
+    # Signal deliveries (the outbox, django_wechatpay.events): a failing receiver is
+    # retried after EVENT_RETRY_BACKOFF s, doubling up to EVENT_RETRY_BACKOFF_MAX s, at
+    # most EVENT_MAX_ATTEMPTS times in all, then given up (shown in the admin).
+    "EVENT_MAX_ATTEMPTS": 12,
+    "EVENT_RETRY_BACKOFF": 30,
+    "EVENT_RETRY_BACKOFF_MAX": 6 * 3600,
+    # For tests: re-raise a receiver's error once its failed delivery is recorded.
+    "RAISE_RECEIVER_ERRORS": False,
     # Dotted path of a callable(merchant) -> str generating out_trade_no / out_refund_no.
     "OUT_TRADE_NO_GENERATOR": "django_wechatpay.identifiers.new_out_trade_no",
     "OUT_REFUND_NO_GENERATOR": "django_wechatpay.identifiers.new_out_refund_no",
@@ -47,8 +65,15 @@ DEFAULTS: dict[str, Any] = {
     # At most one certificate download per merchant per this many seconds on an
     # unknown serial (so forged serials cannot make us hammer WeChat Pay).
     "CERTIFICATE_REFRESH_INTERVAL": 60,
+    # An order without its own time_expire gets one this far out (WeChat Pay would keep
+    # it payable for 7 days, and polling would ask about it all that time).
+    "ORDER_EXPIRE_SECONDS": 2 * 3600,
     # Background work (Celery).
     "POLL_GRACE_SECONDS": 60,
+    # Orders are polled until their time_expire plus this margin, then no more.
+    "POLL_MARGIN_SECONDS": 3600,
+    # A polling run holds its lease this long, renewed every batch.
+    "POLL_LEASE_SECONDS": 600,
     "POLL_BATCH_SIZE": 200,
     "CERTIFICATE_EXPIRY_WARNING_DAYS": 30,
     "TASKS_ENABLED": False,
@@ -59,8 +84,6 @@ DEFAULTS: dict[str, Any] = {
     "API_THROTTLE_RATE": "60/min",
     "API_SYNC_THROTTLE_RATE": "6/min",
 }
-
-DEFAULT_API_BASE = "https://api.mch.weixin.qq.com"
 
 
 def resolve_secret(value: Any, *, what: str) -> str | None:
@@ -97,6 +120,8 @@ class MerchantSettings:
     partner: bool = False
     appid: str | None = None
     appids: tuple[str, ...] = ()
+    #: Partner mode: the sub-merchants orders may be placed for (empty: any).
+    sub_mchids: tuple[str, ...] = ()
     serial_no: str = ""
     private_key: str | None = field(default=None, repr=False)
     apiv3_key: str | None = field(default=None, repr=False)
@@ -116,6 +141,7 @@ class MerchantSettings:
             )
         values = dict(raw)
         values["appids"] = tuple(values.get("appids") or ())
+        values["sub_mchids"] = tuple(str(s) for s in values.get("sub_mchids") or ())
         values.setdefault(
             "verification", "public_key" if values.get("public_key") else "certificate"
         )
@@ -138,16 +164,4 @@ class WeChatPaySettings:
         }
 
 
-wechatpay_settings = WeChatPaySettings()
-
-
-def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("WECHATPAY", "SECRET_KEY"):
-        from .merchants import reset_clients
-        from .secrets import reset_cipher
-
-        reset_cipher()
-        reset_clients()
-
-
-setting_changed.connect(_on_setting_changed)
+app_settings = WeChatPaySettings()

@@ -1,6 +1,38 @@
-"""Errors of the Django layer (the protocol's own errors are in ``core.errors``)."""
+"""Every error the Django layer raises, in one place (the protocol's are in ``core.errors``).
+
+::
+
+    WeChatPayServiceError           a service refused to act; the message is safe for staff
+    ├── InvalidOrderRequest         an order cannot be made of these parameters
+    ├── OrderConflict               out_trade_no already names another order
+    ├── UnknownOrder                WeChat Pay reported on an order or refund we lack
+    ├── RefundNotAllowed            unpaid, or more than is left to refund
+    ├── ClosingNotAllowed           paid, or already final
+    ├── IllegalTransition           a report that contradicts the row's state
+    ├── ReconciliationInProgress    that day's run is already going
+    ├── LeaseHeld                   another process holds that piece of work
+    └── MerchantNotFound            no such active merchant
+    ImproperlyConfigured (Django)
+    └── SecretUnreadable            a stored secret opens with no configured key
+"""
 
 from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+__all__ = [
+    "ClosingNotAllowed",
+    "IllegalTransition",
+    "InvalidOrderRequest",
+    "LeaseHeld",
+    "MerchantNotFound",
+    "OrderConflict",
+    "ReconciliationInProgress",
+    "RefundNotAllowed",
+    "SecretUnreadable",
+    "UnknownOrder",
+    "WeChatPayServiceError",
+]
 
 
 class WeChatPayServiceError(Exception):
@@ -29,3 +61,28 @@ class RefundNotAllowed(WeChatPayServiceError):
 
 class ClosingNotAllowed(WeChatPayServiceError):
     """The order cannot be closed (it is paid, or already final)."""
+
+
+class IllegalTransition(WeChatPayServiceError):
+    """A report that contradicts the row: the state machine has no way there."""
+
+    def __init__(self, kind: str, current: str, target: str) -> None:
+        super().__init__(f"{kind} cannot go from {current} to {target}")
+        self.current = current
+        self.target = target
+
+
+class ReconciliationInProgress(WeChatPayServiceError):
+    """The reconciliation of that merchant, day and bill type is already running."""
+
+
+class LeaseHeld(WeChatPayServiceError):
+    """Another process holds the lease on that piece of work (a polling run…)."""
+
+
+class MerchantNotFound(WeChatPayServiceError, LookupError):
+    """No active merchant of that mchid (in settings or the database)."""
+
+
+class SecretUnreadable(ImproperlyConfigured):
+    """A stored secret does not decrypt with any configured key."""

@@ -1,22 +1,27 @@
-"""Default generators of merchant-side numbers (``out_trade_no``, ``out_refund_no``).
+"""Merchant-side numbers: what WeChat Pay accepts, and the default generators.
 
-WeChat Pay allows 6-32 characters of ``[0-9A-Za-z_-|*]`` for out_trade_no and up to 64
-for out_refund_no. A time prefix keeps them sortable and readable in the bills; the
-random tail makes collisions across processes negligible (the unique constraint catches
-the rest).
+WeChat Pay allows 6-32 characters of ``[0-9A-Za-z_-|*]`` for ``out_trade_no`` and 1-64 of
+``[0-9A-Za-z_-|*@]`` for ``out_refund_no`` (protocol reference §6.1, §6.3). A time prefix
+keeps generated ones sortable and readable in the bills; the random tail makes
+collisions across processes negligible (the unique constraint catches the rest).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
-from datetime import datetime
 from typing import Any
 
-from .core.bills import BEIJING_TZ
+from .core.beijing import beijing_now
+
+__all__ = ["OUT_REFUND_NO", "OUT_TRADE_NO", "new_out_refund_no", "new_out_trade_no"]
+
+OUT_TRADE_NO = re.compile(r"[0-9A-Za-z_\-|*]{6,32}")
+OUT_REFUND_NO = re.compile(r"[0-9A-Za-z_\-|*@]{1,64}")
 
 
 def _stamp() -> str:
-    return datetime.now(BEIJING_TZ).strftime("%Y%m%d%H%M%S")
+    return beijing_now().strftime("%Y%m%d%H%M%S")
 
 
 def new_out_trade_no(merchant: Any = None) -> str:

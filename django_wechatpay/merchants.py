@@ -10,19 +10,34 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.urls import NoReverseMatch, reverse
 
-from .conf import MerchantSettings, resolve_secret, wechatpay_settings
+from .conf import MerchantSettings, app_settings, resolve_secret
 from .core.client import WeChatPayClient
-from .core.verifier import Verifier, WeChatPayPublicKey
+from .core.signing import Signer
+from .core.transport import Transport
+from .core.verifier import WeChatPayPublicKey
+from .exceptions import MerchantNotFound
 from .models import Merchant
 from .models.merchant import MerchantSource
+from .verification import VerifierParts, build_verifier
 from .verifier_store import DatabaseCertificateStore
 
-
-class MerchantNotFound(LookupError):
-    pass
+__all__ = [
+    "Credentials",
+    "MerchantNotFound",
+    "build_client",
+    "client_for",
+    "credentials_for",
+    "get_merchant",
+    "notify_url_for",
+    "reset_clients",
+]
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,7 @@ def _settings_fields(entry: MerchantSettings) -> dict[str, object]:
         "partner": entry.partner,
         "appid": entry.appid or "",
         "appids": list(entry.appids),
+        "sub_mchids": list(entry.sub_mchids),
         "serial_no": entry.serial_no.upper(),
         "verification": entry.verification,
         "public_key_id": entry.public_key_id or "",
@@ -66,15 +82,10 @@ def _sync(entry: MerchantSettings) -> Merchant:
     return merchant
 
 
-def sync_settings_merchants() -> list[Merchant]:
-    """Create or update the rows of merchants defined in settings."""
-    return [_sync(entry) for entry in wechatpay_settings.merchants().values()]
-
-
 def get_merchant(mchid: str | None = None) -> Merchant:
     """The active merchant ``mchid``, or ``WECHATPAY["DEFAULT_MERCHANT"]``."""
-    mchid = mchid or wechatpay_settings.DEFAULT_MERCHANT
-    configured = wechatpay_settings.merchants()
+    mchid = mchid or app_settings.DEFAULT_MERCHANT
+    configured = app_settings.merchants()
     if mchid is None and len(configured) == 1:
         mchid = next(iter(configured))
     if mchid is None:
@@ -97,9 +108,27 @@ def get_merchant(mchid: str | None = None) -> Merchant:
         raise MerchantNotFound(f"no active WeChat Pay merchant {mchid}") from None
 
 
+def notify_url_for(merchant: Merchant) -> str:
+    """Where WeChat Pay notifies about ``merchant``'s orders and refunds."""
+    base = merchant.notify_base_url or app_settings.NOTIFY_BASE_URL
+    if not base:
+        raise ImproperlyConfigured(
+            f"no notify URL for merchant {merchant.mchid}: set WECHATPAY['NOTIFY_BASE_URL'] "
+            "or the merchant's notify base URL"
+        )
+    try:
+        path = reverse("django_wechatpay:notify", kwargs={"mchid": merchant.mchid})
+    except NoReverseMatch:
+        raise ImproperlyConfigured(
+            "the notify view is not routed: add path('wechatpay/', "
+            "include('django_wechatpay.urls')) to your URLconf"
+        ) from None
+    return str(base).rstrip("/") + path
+
+
 def credentials_for(merchant: Merchant) -> Credentials:
     if merchant.source == MerchantSource.SETTINGS:
-        entry = wechatpay_settings.merchants().get(merchant.mchid)
+        entry = app_settings.merchants().get(merchant.mchid)
         if entry is None:
             raise ImproperlyConfigured(
                 f"merchant {merchant.mchid} is no longer in WECHATPAY['MERCHANTS']"
@@ -114,34 +143,55 @@ def credentials_for(merchant: Merchant) -> Credentials:
     return Credentials(private_key=private_key, apiv3_key=apiv3_key)
 
 
+def _refresh_gate(merchant: Merchant, interval: float) -> Any:
+    """One certificate download per merchant and interval across every process that
+    shares the cache (with Django's default per-process cache: per process)."""
+    key = _gate_key(merchant.pk)
+    return lambda: bool(cache.add(key, 1, timeout=max(1, int(interval))))
+
+
+def _gate_key(merchant_pk: int) -> str:
+    return f"django_wechatpay:certificate-refresh:{merchant_pk}"
+
+
 def build_client(merchant: Merchant) -> WeChatPayClient:
     creds = credentials_for(merchant)
+    timeout = app_settings.API_TIMEOUT
+    transport = Transport(
+        Signer(merchant.mchid, merchant.serial_no, creds.private_key),
+        api_base=merchant.api_base,
+        timeout=tuple(timeout) if isinstance(timeout, list | tuple) else timeout,
+        proxies=app_settings.API_PROXIES,
+        retries=int(app_settings.API_RETRIES),
+    )
     public_key = (
         WeChatPayPublicKey.load(merchant.public_key_id, merchant.public_key_pem)
         if merchant.public_key_id and merchant.public_key_pem
         else None
     )
-    verifier = Verifier(
-        DatabaseCertificateStore(merchant.pk),
-        public_key=public_key,
-        use_certificates=merchant.verification != "public_key",
-        refresh_interval=float(wechatpay_settings.CERTIFICATE_REFRESH_INTERVAL),
+    interval = float(app_settings.CERTIFICATE_REFRESH_INTERVAL)
+    verifier = build_verifier(
+        merchant.verification,
+        VerifierParts(
+            transport=transport,
+            apiv3_key=creds.apiv3_key,
+            store=DatabaseCertificateStore(merchant.pk),
+            public_key=public_key,
+            refresh_interval=interval,
+            refresh_gate=_refresh_gate(merchant, interval),
+        ),
     )
-    timeout = wechatpay_settings.API_TIMEOUT
-    return WeChatPayClient(
-        mchid=merchant.mchid,
-        private_key=creds.private_key,
-        serial_no=merchant.serial_no,
+    try:
+        notify_url: str | None = notify_url_for(merchant)
+    except ImproperlyConfigured:
+        notify_url = None  # queries still work; placing an order says what is missing
+    return WeChatPayClient.from_transport(
+        transport,
+        verifier=verifier,
         apiv3_key=creds.apiv3_key,
         appid=merchant.appid or None,
+        notify_url=notify_url,
         partner=merchant.partner,
-        public_key=public_key,
-        verification=merchant.verification,
-        verifier=verifier,
-        api_base=merchant.api_base,
-        timeout=tuple(timeout) if isinstance(timeout, list | tuple) else timeout,
-        proxies=wechatpay_settings.API_PROXIES,
-        retries=int(wechatpay_settings.API_RETRIES),
     )
 
 
@@ -166,4 +216,14 @@ def reset_clients() -> None:
     with _clients_lock:
         for _, client in _clients.values():
             client.close()
+        cache.delete_many([_gate_key(pk) for pk in _clients])
         _clients.clear()
+    _synced.clear()
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("WECHATPAY", "SECRET_KEY", "ROOT_URLCONF"):
+        reset_clients()
+
+
+setting_changed.connect(_on_setting_changed)

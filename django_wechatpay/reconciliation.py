@@ -27,16 +27,17 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from . import services, signals
+from . import signals
+from .core.beijing import beijing_day_bounds
 from .core.bill_download import fetch_trade_bill
-from .core.bills import BEIJING_TZ as BEIJING
 from .core.bills import TradeBillRow, TradeBillSummary
+from .exceptions import ReconciliationInProgress
 from .merchants import client_for
 from .models import (
     DiscrepancyKind,
@@ -47,22 +48,24 @@ from .models import (
     Refund,
     RunStatus,
 )
-from .states import RefundStatus, TradeState
+from .orders import sync_order
+from .refunds import adopt_refund, sync_refund
+from .states import (
+    REFUND_COUNTED_IN_BILL,
+    REFUND_PENDING,
+    TRADE_PAID,
+    TRADE_UNPAID,
+    RefundStatus,
+)
+from .timezones import to_db
+
+__all__ = ["ReconciliationInProgress", "reconcile_bill", "start_run"]
 
 logger = logging.getLogger("django_wechatpay.reconciliation")
 
 BATCH = 1000
 #: A run still "running" after this long is assumed dead (a killed worker) and replaced.
 STALE_RUN = timedelta(hours=1)
-
-PAID_HERE = (TradeState.SUCCESS, TradeState.REFUND)
-PENDING_HERE = (TradeState.NOTPAY, TradeState.USERPAYING, TradeState.PAYERROR)
-REFUND_PENDING_HERE = (RefundStatus.CREATED, RefundStatus.PROCESSING, RefundStatus.ABNORMAL)
-REFUND_COUNTED_HERE = (RefundStatus.PROCESSING, RefundStatus.SUCCESS, RefundStatus.ABNORMAL)
-
-
-class ReconciliationInProgress(Exception):
-    pass
 
 
 def _key(value: str) -> int:
@@ -73,12 +76,6 @@ def _in_sorted(sorted_keys: list[int], value: str) -> bool:
     key = _key(value)
     index = bisect_left(sorted_keys, key)
     return index < len(sorted_keys) and sorted_keys[index] == key
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """A bill day runs from 00:00 to 24:00 Beijing time."""
-    start = datetime.combine(day, time.min, tzinfo=BEIJING)
-    return start, start + timedelta(days=1)
 
 
 @dataclass
@@ -150,7 +147,7 @@ def _item(
 
 
 def _heal(
-    sync: Callable[[Any], Any], row_object: Any, attribute: str, wanted: tuple[str, ...]
+    sync: Callable[..., Any], row_object: Any, attribute: str, wanted: frozenset[str]
 ) -> bool:
     """Ask WeChat Pay and apply its answer; True when the row reached ``wanted``."""
     try:
@@ -182,14 +179,14 @@ def _payments(
         pk, amount, state = found
         if bill_amount is not None and bill_amount != amount:
             items.append(_item(run, DiscrepancyKind.AMOUNT_MISMATCH, row, ours={"amount": amount}))
-        elif state in PAID_HERE:
+        elif state in TRADE_PAID:
             tally.matched += 1
         else:
-            healed = state in PENDING_HERE and _heal(
-                services.sync_order,
+            healed = state in TRADE_UNPAID and _heal(
+                sync_order,
                 Order.objects.select_related("merchant").get(pk=pk),
                 "state",
-                PAID_HERE,
+                TRADE_PAID,
             )
             tally.healed += int(healed)
             items.append(
@@ -223,7 +220,19 @@ def _refunds(
             row.requested_refund if row.requested_refund is not None else row.refund_amount
         )
         if refund is None:
-            items.append(_item(run, DiscrepancyKind.MISSING_HERE, row))
+            # A refund made elsewhere (the merchant console) for an order of ours is
+            # adopted, as its notification would have been.
+            adopted = _adopt(run.merchant, row)
+            tally.healed += int(adopted)
+            items.append(
+                _item(
+                    run,
+                    DiscrepancyKind.MISSING_HERE,
+                    row,
+                    healed=adopted,
+                    note="made elsewhere; recorded from WeChat Pay" if adopted else "",
+                )
+            )
         elif bill_amount is not None and bill_amount != refund.amount:
             items.append(
                 _item(run, DiscrepancyKind.AMOUNT_MISMATCH, row, ours={"amount": refund.amount})
@@ -233,8 +242,8 @@ def _refunds(
             # still processing then and finished since is no discrepancy.
             tally.matched += 1
         else:
-            healed = refund.status in REFUND_PENDING_HERE and _heal(
-                services.sync_refund, refund, "status", (RefundStatus.SUCCESS,)
+            healed = refund.status in REFUND_PENDING and _heal(
+                sync_refund, refund, "status", frozenset({RefundStatus.SUCCESS})
             )
             tally.healed += int(healed)
             items.append(
@@ -250,6 +259,15 @@ def _refunds(
     return items
 
 
+def _adopt(merchant: Merchant, row: TradeBillRow) -> bool:
+    assert row.out_refund_no is not None
+    try:
+        return adopt_refund(merchant, row.out_refund_no, sub_mchid=row.sub_mchid or "") is not None
+    except Exception as exc:
+        logger.warning("recording refund %s made elsewhere failed: %s", row.out_refund_no, exc)
+        return False
+
+
 def _absent_from_bill(
     rows: Iterable[tuple[Any, ...]], bill_keys: array, make: Callable[..., ReconciliationItem]
 ) -> Iterator[ReconciliationItem]:
@@ -261,11 +279,11 @@ def _absent_from_bill(
 
 
 def _missing_there(run: ReconciliationRun, tally: _Tally) -> Iterator[ReconciliationItem]:
-    start, end = day_bounds(run.bill_date)
+    start, end = (to_db(moment) for moment in beijing_day_bounds(run.bill_date))
     paid = (
         Order.objects.filter(
             merchant=run.merchant,
-            state__in=PAID_HERE,
+            state__in=TRADE_PAID,
             success_time__gte=start,
             success_time__lt=end,
         )
@@ -286,7 +304,7 @@ def _missing_there(run: ReconciliationRun, tally: _Tally) -> Iterator[Reconcilia
     refunded = (
         Refund.objects.filter(
             merchant=run.merchant,
-            status__in=REFUND_COUNTED_HERE,
+            status__in=REFUND_COUNTED_IN_BILL,
             created_at__gte=start,
             created_at__lt=end,
         )
@@ -370,9 +388,7 @@ def reconcile_bill(
     )
     run.refresh_from_db()
     logger.info("reconciliation %s: %d rows, %d discrepancies", run, run.rows, run.discrepancies)
-    signals.reconciliation_completed.send_robust(sender=ReconciliationRun, run=run)
+    signals.emit(signals.reconciliation_completed, run=run)
     if run.discrepancies:
-        signals.reconciliation_discrepancy.send_robust(
-            sender=ReconciliationRun, run=run, items=run.items.all()
-        )
+        signals.emit(signals.reconciliation_discrepancy, run=run)
     return run

@@ -1,24 +1,40 @@
 """Celery tasks. Each is also a management command (``wechatpay_*``).
 
 All are idempotent (they apply WeChat Pay's state through the one service path, where
-reaching a state twice is a no-op), acknowledge late so that a worker killed mid-task
-leaves the task to another, and retry with exponential backoff on WeChat Pay errors
-that are worth retrying (network, 429, 5xx).
+reaching a state twice is a no-op), acknowledge late and are rejected back to the queue
+when their worker is lost (``acks_late`` with ``reject_on_worker_lost``), so that a worker
+killed mid-task leaves the task to another, and retry with exponential backoff on WeChat
+Pay errors that are worth retrying (network, 429, 5xx).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta, tzinfo
 from typing import Any
 
 from celery import shared_task
 from celery.schedules import crontab
-from django.utils import timezone
 
+from .core.beijing import BEIJING_TZ, beijing_yesterday
 from .core.errors import WeChatPayError
 
-RETRYING = {
-    "acks_late": True,
+__all__ = [
+    "BeijingCrontab",
+    "beat_schedule",
+    "deliver_events",
+    "poll_orders",
+    "poll_refunds",
+    "process_notification",
+    "queue_notification",
+    "reconcile_bill",
+    "reconcile_yesterday",
+    "rotate_certificates",
+]
+
+#: Given back to the queue if the worker dies before it finishes.
+ACKS_LATE: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
+RETRYING: dict[str, Any] = {
+    **ACKS_LATE,
     "autoretry_for": (WeChatPayError,),
     "retry_backoff": 30,
     "retry_backoff_max": 600,
@@ -27,7 +43,7 @@ RETRYING = {
 }
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(ignore_result=True, **ACKS_LATE)
 def process_notification(log_id: int) -> int:
     """Process a verified, claimed notification (``WECHATPAY["NOTIFY_ASYNC"]``).
 
@@ -37,6 +53,11 @@ def process_notification(log_id: int) -> int:
     from .notify import process
 
     return process(NotificationLog.objects.get(pk=log_id)).status
+
+
+def queue_notification(log_id: int) -> None:
+    """The default ``WECHATPAY["NOTIFY_DISPATCHER"]``: process it in a worker."""
+    process_notification.delay(log_id)
 
 
 @shared_task(**RETRYING)
@@ -70,33 +91,52 @@ def reconcile_bill(mchid: str, bill_date: str, bill_type: str = "ALL") -> dict[s
     return {"run": run.pk, "rows": run.rows, "discrepancies": run.discrepancies}
 
 
-@shared_task(acks_late=True)
+@shared_task(ignore_result=True, **ACKS_LATE)
+def deliver_events() -> str:
+    """Deliver every due event of the outbox (receivers that failed, or whose process
+    died after the commit)."""
+    from .events import deliver
+
+    return str(deliver())
+
+
+@shared_task(**ACKS_LATE)
 def reconcile_yesterday() -> list[str]:
     """Queue yesterday's (Beijing time) reconciliation for every active merchant."""
     from .models import Merchant
-    from .reconciliation import BEIJING
 
-    yesterday = (timezone.now().astimezone(BEIJING) - timedelta(days=1)).date().isoformat()
+    yesterday = beijing_yesterday().isoformat()
     mchids = list(Merchant.objects.filter(is_active=True).values_list("mchid", flat=True))
     for mchid in mchids:
         reconcile_bill.delay(mchid, yesterday)
     return mchids
 
 
-def _beijing_now() -> datetime:
-    from .reconciliation import BEIJING
+class BeijingCrontab(crontab):
+    """A crontab read in Beijing time, whatever Celery's own ``timezone``.
 
-    return timezone.now().astimezone(BEIJING)
+    Bills are per Beijing day and ready from 10:00 Beijing time; a crontab in a Celery
+    running on ``America/Los_Angeles`` would otherwise fire at 10:30 in Los Angeles.
+    """
+
+    @property
+    def tz(self) -> tzinfo:  # type: ignore[override]
+        return BEIJING_TZ
 
 
 def beat_schedule(prefix: str = "django_wechatpay") -> dict[str, dict[str, Any]]:
     """A ready ``CELERY_BEAT_SCHEDULE`` (or ``app.conf.beat_schedule``) for the tasks.
 
     Certificates every 6 hours (WeChat Pay asks for < 12 h), pending orders and refunds
-    every 5 minutes, yesterday's bill at 10:30 Beijing time (bills are ready from 10:00).
-    With django-celery-beat, load it once with ``PeriodicTask`` rows instead.
+    every 5 minutes, due event deliveries every minute, yesterday's bill at 10:30 Beijing
+    time (bills are ready from 10:00) whatever Celery's time zone. With
+    django-celery-beat, load it once with ``PeriodicTask`` rows instead.
     """
     return {
+        f"{prefix}.deliver_events": {
+            "task": "django_wechatpay.tasks.deliver_events",
+            "schedule": timedelta(minutes=1),
+        },
         f"{prefix}.rotate_certificates": {
             "task": "django_wechatpay.tasks.rotate_certificates",
             "schedule": timedelta(hours=6),
@@ -112,6 +152,6 @@ def beat_schedule(prefix: str = "django_wechatpay") -> dict[str, dict[str, Any]]
         f"{prefix}.reconcile_yesterday": {
             "task": "django_wechatpay.tasks.reconcile_yesterday",
             # Beijing time whatever the Celery timezone: bills are per Beijing day.
-            "schedule": crontab(hour=10, minute=30, nowfun=_beijing_now),
+            "schedule": BeijingCrontab(hour=10, minute=30),
         },
     }

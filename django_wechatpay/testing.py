@@ -30,6 +30,18 @@ import pytest
 
 from .sandbox import MerchantCredentials, NotifyReceiver, Sandbox
 
+__all__ = [
+    "TIME_FACTOR_INI",
+    "pytest_addoption",
+    "pytest_runtest_teardown",
+    "wechatpay_merchant",
+    "wechatpay_notify_receiver",
+    "wechatpay_partner_merchant",
+    "wechatpay_sandbox",
+    "wechatpay_sandbox_session",
+    "wechatpay_settings",
+]
+
 TIME_FACTOR_INI = "wechatpay_sandbox_time_factor"
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .core.verifier import PlatformCertificate as CoreCertificate
+from .core.certificates import PlatformCertificate as CoreCertificate
 from .models import PlatformCertificate
+
+__all__ = ["DatabaseCertificateStore"]
 
 
 class DatabaseCertificateStore:

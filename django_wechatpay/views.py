@@ -9,13 +9,16 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .conf import wechatpay_settings
-from .notify import Outcome, receive
+from .conf import app_settings
+from .core.headers import canonical_headers
+from .notify import Answer, Delivery, receive
+
+__all__ = ["notify"]
 
 logger = logging.getLogger("django_wechatpay.notify")
 
 
-def _answer(outcome: Outcome) -> HttpResponse:
+def _answer(outcome: Answer) -> HttpResponse:
     if outcome.ok:
         return HttpResponse(status=outcome.status)
     # WeChat Pay's documented failure body: {"code": "FAIL", "message": …} (protocol §4.6).
@@ -33,18 +36,23 @@ def notify(request: HttpRequest, mchid: str) -> HttpResponse:
     Exempt from CSRF (WeChat Pay has no token) and from ``ATOMIC_REQUESTS`` (the
     pipeline commits the record and its effects itself, before answering).
     """
-    limit = int(wechatpay_settings.NOTIFY_MAX_BODY_BYTES)
+    limit = int(app_settings.NOTIFY_MAX_BODY_BYTES)
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if not declared.isdigit() or int(declared) > limit:
         logger.warning(
             "notification for %s refused: body of %s bytes over %d", mchid, declared, limit
         )
-        return _answer(Outcome(413, "body too large"))
-    body = request.body
+        return _answer(Answer(413, "body too large"))
+    delivery = Delivery(
+        mchid=mchid,
+        headers=canonical_headers(request.META),
+        remote_addr=request.META.get("REMOTE_ADDR"),
+        body=request.body,
+    )
     try:
-        outcome = receive(request, mchid, body)
+        outcome = receive(delivery)
     except DatabaseError:
         # Not even the record could be written: 5xx, so WeChat Pay delivers it again.
         logger.exception("notification for %s could not be recorded", mchid)
-        return _answer(Outcome(500, "temporarily unavailable"))
+        return _answer(Answer(500, "temporarily unavailable"))
     return _answer(outcome)

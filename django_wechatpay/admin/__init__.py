@@ -1,3 +1,5 @@
 """The Django admin for WeChat Pay: one module per model."""
 
-from . import merchant, notification, order, reconciliation, refund  # noqa: F401
+from . import event, merchant, notification, order, reconciliation, refund
+
+__all__ = ["event", "merchant", "notification", "order", "reconciliation", "refund"]

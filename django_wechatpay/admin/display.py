@@ -7,6 +7,8 @@ from typing import Any
 
 from django.utils.html import format_html
 
+__all__ = ["pretty_json", "yuan"]
+
 
 def yuan(fen: int | None) -> str:
     """Integer fen as yuan for people: ``12345`` → ``¥123.45``."""

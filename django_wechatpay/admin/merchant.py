@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from ..compat import url_form_field
@@ -17,6 +18,8 @@ from ..merchants import client_for
 from ..models import Merchant, PlatformCertificate
 from ..models.merchant import MerchantSource
 from .order import wechatpay_message
+
+__all__ = ["CertificateInline", "MerchantAdmin", "MerchantForm", "WriteOnlyTextarea"]
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -140,7 +143,9 @@ class MerchantAdmin(admin.ModelAdmin):
             return ("private_key", "apiv3_key")
         return None
 
-    def get_form(self, request: HttpRequest, obj: Merchant | None = None, **kwargs: Any) -> Any:
+    def get_form(  # type: ignore[override]
+        self, request: HttpRequest, obj: Merchant | None = None, **kwargs: Any
+    ) -> Any:
         if obj is not None and obj.source == MerchantSource.SETTINGS:
             kwargs["form"] = forms.ModelForm
         return super().get_form(request, obj, **kwargs)
@@ -150,7 +155,7 @@ class MerchantAdmin(admin.ModelAdmin):
         return getattr(obj, "certificates_count", 0)
 
     @admin.display(description=_("secrets"))
-    def secrets_status(self, obj: Merchant) -> str:
+    def secrets_status(self, obj: Merchant) -> str | Promise:
         if obj.source == MerchantSource.SETTINGS:
             return _("in settings (WECHATPAY['MERCHANTS'])")
         have = [
@@ -184,15 +189,11 @@ class MerchantAdmin(admin.ModelAdmin):
         """A signed query for an order that does not exist: ORDER_NOT_EXIST proves that
         WeChat Pay accepted our signature, and a verified answer proves we trust theirs."""
         for merchant in queryset:
-            client = client_for(merchant)
-            query = (
-                {"sp_mchid": merchant.mchid, "sub_mchid": merchant.mchid}
-                if merchant.partner
-                else {"mchid": merchant.mchid}
-            )
-            prefix = "/v3/pay/partner/transactions" if merchant.partner else "/v3/pay/transactions"
+            sub = {"sub_mchid": merchant.mchid} if merchant.partner else {}
             try:
-                client.get(f"{prefix}/out-trade-no/django-wechatpay-connection-test", query=query)
+                client_for(merchant).call(
+                    "query", out_trade_no="django-wechatpay-connection-test", **sub
+                )
             except NotFoundError:
                 self.message_user(
                     request,

@@ -11,6 +11,8 @@ from ..models import NotificationLog, NotificationStatus
 from ..notify import reprocess
 from .display import pretty_json
 
+__all__ = ["NotificationLogAdmin"]
+
 
 @admin.register(NotificationLog)
 class NotificationLogAdmin(admin.ModelAdmin):

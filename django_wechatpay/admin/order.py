@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -18,6 +19,15 @@ from ..core.errors import WeChatPayError
 from ..exceptions import WeChatPayServiceError
 from ..models import Order, Refund
 from .display import pretty_json, yuan
+
+__all__ = [
+    "REFUND_PERMISSION",
+    "OrderAdmin",
+    "RefundForm",
+    "RefundInline",
+    "order_link",
+    "wechatpay_message",
+]
 
 REFUND_PERMISSION = "django_wechatpay.refund_order"
 
@@ -117,7 +127,9 @@ class OrderAdmin(admin.ModelAdmin):
 
     # --- actions ----------------------------------------------------------------------
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[Order], act: Any, done: str) -> None:
+    def _each(
+        self, request: HttpRequest, queryset: QuerySet[Order], act: Any, done: str | Promise
+    ) -> None:
         for order in queryset.select_related("merchant"):
             try:
                 act(order)
@@ -205,7 +217,7 @@ class OrderAdmin(admin.ModelAdmin):
     ) -> Any:
         obj = kwargs.get("obj")
         context["can_refund"] = bool(obj and obj.is_paid and self.has_refund_permission(request))
-        if context["can_refund"]:
+        if obj is not None and context["can_refund"]:
             context["refund_url"] = reverse("admin:django_wechatpay_order_refund", args=[obj.pk])
         return super().render_change_form(request, context, *args, **kwargs)
 

@@ -8,6 +8,8 @@ from django.http import HttpRequest
 from ..models import ReconciliationItem, ReconciliationRun
 from .display import pretty_json
 
+__all__ = ["ReconciliationItemInline", "ReconciliationRunAdmin"]
+
 
 class ReconciliationItemInline(admin.TabularInline):
     model = ReconciliationItem

@@ -14,6 +14,8 @@ from ..models import Refund
 from .display import pretty_json, yuan
 from .order import order_link, wechatpay_message
 
+__all__ = ["RefundAdmin"]
+
 
 @admin.register(Refund)
 class RefundAdmin(admin.ModelAdmin):

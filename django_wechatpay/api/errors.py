@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
 from ..core.errors import BusinessError, RateLimitedError, WeChatPayError
 from ..exceptions import InvalidOrderRequest, OrderConflict, WeChatPayServiceError
+
+__all__ = ["WeChatPayAPIError", "translate"]
 
 
 class WeChatPayAPIError(APIException):
@@ -22,20 +26,23 @@ def translate(exc: Exception) -> APIException:
 
         return ValidationError({exc.field or "non_field_errors": [str(exc)]})
     error = WeChatPayAPIError()
+    code: int = status.HTTP_502_BAD_GATEWAY
+    detail: dict[str, Any] = {}
     if isinstance(exc, OrderConflict):
-        error.status_code = status.HTTP_409_CONFLICT
-        error.detail = {"code": "conflict", "message": str(exc)}
+        code, detail = status.HTTP_409_CONFLICT, {"code": "conflict", "message": str(exc)}
     elif isinstance(exc, WeChatPayServiceError):
-        error.status_code = status.HTTP_409_CONFLICT
-        error.detail = {"code": "not_allowed", "message": str(exc)}
+        code, detail = status.HTTP_409_CONFLICT, {"code": "not_allowed", "message": str(exc)}
     elif isinstance(exc, WeChatPayError):
         if isinstance(exc, RateLimitedError):
-            error.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            code = status.HTTP_503_SERVICE_UNAVAILABLE
         elif isinstance(exc, BusinessError):
-            error.status_code = status.HTTP_400_BAD_REQUEST
-        error.detail = {
+            code = status.HTTP_400_BAD_REQUEST
+        detail = {
             "code": exc.code or type(exc).__name__,
             "message": exc.message,
             "request_id": exc.request_id,
         }
+    error.status_code = code  # type: ignore[assignment]
+    if detail:
+        error.detail = detail
     return error

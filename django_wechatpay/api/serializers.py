@@ -4,7 +4,15 @@ from typing import Any
 
 from rest_framework import serializers
 
+from ..core.trade_types import trade_type
 from ..models import Order, Refund, TradeType
+
+__all__ = [
+    "OrderCreateSerializer",
+    "OrderSerializer",
+    "RefundCreateSerializer",
+    "RefundSerializer",
+]
 
 TRADE_TYPES = [t.lower() for t in TradeType.values]
 
@@ -27,8 +35,7 @@ class OrderCreateSerializer(serializers.Serializer):
     sub_appid = serializers.CharField(max_length=32, required=False, default="")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        kind = attrs["trade_type"]
-        if kind in ("jsapi", "miniprogram") and not attrs.get("openid"):
+        if trade_type(attrs["trade_type"]).needs_openid and not attrs.get("openid"):
             raise serializers.ValidationError(
                 {"openid": ["required for JSAPI and mini-program payments"]}
             )

@@ -15,11 +15,12 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from .. import services
-from ..conf import wechatpay_settings
+from ..conf import app_settings
 from ..core.errors import WeChatPayError
-from ..exceptions import WeChatPayServiceError
-from ..merchants import MerchantNotFound, get_merchant
+from ..exceptions import MerchantNotFound, WeChatPayServiceError
+from ..merchants import get_merchant
 from ..models import Order
+from ..states import TRADE_PENDING
 from .errors import translate
 from .permissions import CanChooseMerchant, CanRefund, scoped_orders
 from .serializers import (
@@ -29,12 +30,24 @@ from .serializers import (
     RefundSerializer,
 )
 
+__all__ = [
+    "OrderCloseView",
+    "OrderCreateView",
+    "OrderDetailView",
+    "OrderQRCodeView",
+    "OrderRefundsView",
+    "PaymentThrottle",
+    "SyncThrottle",
+    "WeChatPayView",
+    "client_ip",
+]
+
 
 class PaymentThrottle(UserRateThrottle):
     scope = "wechatpay"
 
     def get_rate(self) -> str:
-        return wechatpay_settings.API_THROTTLE_RATE
+        return app_settings.API_THROTTLE_RATE
 
 
 class SyncThrottle(UserRateThrottle):
@@ -43,14 +56,14 @@ class SyncThrottle(UserRateThrottle):
     scope = "wechatpay_sync"
 
     def get_rate(self) -> str:
-        return wechatpay_settings.API_SYNC_THROTTLE_RATE
+        return app_settings.API_SYNC_THROTTLE_RATE
 
 
 class WeChatPayView(APIView):
     throttle_classes = (PaymentThrottle,)
 
     def get_permissions(self) -> list[Any]:
-        classes = [import_string(p) for p in wechatpay_settings.API_PERMISSION_CLASSES]
+        classes = [import_string(p) for p in app_settings.API_PERMISSION_CLASSES]
         return [cls() for cls in [*classes, *self.extra_permissions]]
 
     extra_permissions: tuple[type, ...] = ()
@@ -83,21 +96,23 @@ class OrderCreateView(WeChatPayView):
             return Response({"mchid": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         kind = values["trade_type"]
         order = services.create_order(
-            merchant=merchant,
-            trade_type=kind.upper(),
-            amount=values["amount"],
-            description=values["description"],
-            out_trade_no=values.get("out_trade_no"),
-            openid=values.get("openid"),
-            payer_client_ip=values.get("payer_client_ip")
-            or (client_ip(request) if kind == "h5" else None),
-            h5_info={"type": values["h5_type"]} if kind == "h5" else None,
-            time_expire=values.get("time_expire"),
-            attach=values["attach"],
-            user=request.user if request.user.is_authenticated else None,
-            appid=values.get("appid"),
-            sub_mchid=values["sub_mchid"],
-            sub_appid=values["sub_appid"],
+            services.OrderRequest(
+                merchant=merchant,
+                trade_type=kind.upper(),
+                amount=values["amount"],
+                description=values["description"],
+                out_trade_no=values.get("out_trade_no"),
+                openid=values.get("openid"),
+                payer_client_ip=values.get("payer_client_ip")
+                or (client_ip(request) if kind == "h5" else None),
+                h5_info={"type": values["h5_type"]} if kind == "h5" else None,
+                time_expire=values.get("time_expire"),
+                attach=values["attach"],
+                user=request.user if request.user.is_authenticated else None,
+                appid=values.get("appid"),
+                sub_mchid=values["sub_mchid"],
+                sub_appid=values["sub_appid"],
+            )
         )
         body = OrderSerializer(order).data
         body["pay"] = services.invoke_parameters(order)
@@ -118,7 +133,7 @@ class OrderDetailView(WeChatPayView):
     def get(self, request: Request, out_trade_no: str) -> Response:
         """The order's state; ``?sync=1`` asks WeChat Pay first when it is still pending."""
         order = self.order(request, out_trade_no)
-        if request.query_params.get("sync") and order.state in ("NOTPAY", "USERPAYING"):
+        if request.query_params.get("sync") and order.state in TRADE_PENDING:
             order = services.sync_order(order)
         return Response(OrderSerializer(order).data)
 

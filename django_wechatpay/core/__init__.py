@@ -10,6 +10,7 @@ from .bills import (
     parse_fundflow_bill,
     parse_trade_bill,
 )
+from .certificates import CertificateStore, InMemoryCertificateStore, PlatformCertificate
 from .client import DEFAULT_API_BASE, ApiResponse, Upload, WeChatPayClient, encode_query
 from .errors import *  # noqa: F403 -- the error hierarchy is part of the public surface
 from .errors import WeChatPayError
@@ -18,10 +19,12 @@ from .invoke import app_invoke_params, jsapi_invoke_params
 from .keys import certificate_serial, load_certificate, load_private_key, load_public_key
 from .notifications import Notification, parse_notification
 from .signing import Signer
+from .transport import Transport
 from .verifier import (
-    CertificateStore,
-    InMemoryCertificateStore,
-    PlatformCertificate,
+    CertificateDownloader,
+    CertificateVerifier,
+    CombinedVerifier,
+    PublicKeyVerifier,
     Verifier,
     WeChatPayPublicKey,
 )
@@ -29,13 +32,18 @@ from .verifier import (
 __all__ = [
     "DEFAULT_API_BASE",
     "ApiResponse",
+    "CertificateDownloader",
     "CertificateStore",
+    "CertificateVerifier",
+    "CombinedVerifier",
     "FundFlowBillReader",
     "InMemoryCertificateStore",
     "Notification",
     "PlatformCertificate",
+    "PublicKeyVerifier",
     "Signer",
     "TradeBillReader",
+    "Transport",
     "Upload",
     "Verifier",
     "WeChatPayClient",

@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import date
 
 from .bills import FundFlowBillReader, TradeBillReader, parse_fundflow_bill, parse_trade_bill
-from .client import ApiResponse, WeChatPayClient
+from .client import WeChatPayClient
+from .results import BillAnswer
 
-
-def _apply(client: WeChatPayClient, path: str, query: dict[str, str | None]) -> ApiResponse:
-    return client.get(path, query=query)
+__all__ = ["fetch_fundflow_bill", "fetch_trade_bill"]
 
 
 def fetch_trade_bill(
@@ -26,20 +25,19 @@ def fetch_trade_bill(
     sub_mchid: str | None = None,
 ) -> TradeBillReader:
     """Apply for the trade bill (交易账单) of ``bill_date`` and stream it."""
-    answer = _apply(
-        client,
-        "/v3/bill/tradebill",
-        {
-            "bill_date": bill_date.isoformat(),
-            "sub_mchid": sub_mchid,
-            "bill_type": bill_type,
-            "tar_type": "GZIP" if gzip else None,
-        },
+    answer = BillAnswer.parse(
+        client.call(
+            "trade_bill",
+            bill_date=bill_date.isoformat(),
+            bill_type=bill_type,
+            tar_type="GZIP" if gzip else None,
+            **({"sub_mchid": sub_mchid} if sub_mchid else {}),
+        ).data
     )
     return parse_trade_bill(
-        client.download(answer["download_url"]),
-        expected_hash=answer["hash_value"],
-        hash_type=answer.get("hash_type") or "SHA1",
+        client.download(answer.download_url),
+        expected_hash=answer.hash_value,
+        hash_type=answer.hash_type,
     )
 
 
@@ -47,17 +45,16 @@ def fetch_fundflow_bill(
     client: WeChatPayClient, bill_date: date, *, account_type: str = "BASIC", gzip: bool = True
 ) -> FundFlowBillReader:
     """Apply for the fund-flow bill (资金账单) of ``bill_date`` and stream it."""
-    answer = _apply(
-        client,
-        "/v3/bill/fundflowbill",
-        {
-            "bill_date": bill_date.isoformat(),
-            "account_type": account_type,
-            "tar_type": "GZIP" if gzip else None,
-        },
+    answer = BillAnswer.parse(
+        client.call(
+            "fundflow_bill",
+            bill_date=bill_date.isoformat(),
+            account_type=account_type,
+            tar_type="GZIP" if gzip else None,
+        ).data
     )
     return parse_fundflow_bill(
-        client.download(answer["download_url"]),
-        expected_hash=answer["hash_value"],
-        hash_type=answer.get("hash_type") or "SHA1",
+        client.download(answer.download_url),
+        expected_hash=answer.hash_value,
+        hash_type=answer.hash_type,
     )

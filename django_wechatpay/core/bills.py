@@ -39,18 +39,15 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Context, Decimal, Inexact
 from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
-from .errors import WeChatPayError
+from .beijing import BEIJING_TZ
+from .errors import BillFormatError, BillHashMismatch
 
 __all__ = [
-    "BEIJING_TZ",
-    "BillError",
-    "BillFormatError",
-    "BillHashMismatch",
     "BillReader",
     "BillSource",
     "FlowDirection",
@@ -65,9 +62,6 @@ __all__ = [
     "parse_trade_bill",
 ]
 
-#: Bill times are Beijing time. A fixed offset suffices (China has had no DST since 1991)
-#: and needs no tz database on the host.
-BEIJING_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 _READ_SIZE = 64 * 1024
 # A real line is well under 4 KiB (a fund-flow remark is at most 2,048 characters); the
@@ -84,44 +78,6 @@ _EXACT = Context(prec=40, traps=[Inexact])
 _TIME_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 _ECHO_LIMIT = 40
 _NO_EXTRA: Mapping[str, str] = MappingProxyType({})
-
-
-# --- errors ------------------------------------------------------------------------------
-
-
-class BillError(WeChatPayError):
-    """A downloaded bill cannot be trusted: nothing read from it should be kept."""
-
-
-class BillFormatError(BillError):
-    """The bill is not in the format of protocol §9.
-
-    ``line`` is the 1-based line number in the uncompressed file (the header is line 1)
-    and ``column`` the header name of the offending value, when they apply. The message
-    quotes at most the offending value, never a whole line.
-    """
-
-    def __init__(self, problem: str, *, line: int | None = None, column: str | None = None) -> None:
-        where = [f"line {line}"] if line is not None else []
-        where += [f"column {column}"] if column is not None else []
-        super().__init__(": ".join([", ".join(where), problem]) if where else problem)
-        self.line = line
-        self.column = column
-
-
-class BillHashMismatch(BillError):
-    """The digest of the uncompressed bill differs from the bill API's ``hash_value``.
-
-    The download was truncated or altered; fetch a new ``download_url`` and try again.
-    """
-
-    retryable = True
-
-    def __init__(self, *, hash_type: str, expected: str, actual: str) -> None:
-        super().__init__(f"bill {hash_type} is {actual}, but the bill API announced {expected}")
-        self.hash_type = hash_type
-        self.expected = expected
-        self.actual = actual
 
 
 # --- value conversions -------------------------------------------------------------------

@@ -3,7 +3,7 @@
 - SHA256withRSA (RSASSA-PKCS1-v1_5 over SHA-256), Base64: request signatures, response
   and notification signatures, front-end invoke signatures.
 - AEAD_AES_256_GCM with the merchant's APIv3 key: notification resources and the
-  platform certificates of ``/v3/certificates``.
+  platform certificates of the ``certificates`` interface.
 - RSAES-OAEP with SHA-1 and MGF1-SHA-1: sensitive request fields (to WeChat Pay's key)
   and sensitive response fields (to the merchant's key).
 """
@@ -21,6 +21,18 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import ConfigurationError, CryptoError, DecryptionError
+
+__all__ = [
+    "APIV3_KEY_BYTES",
+    "aead_decrypt",
+    "aead_encrypt",
+    "apiv3_key_bytes",
+    "new_nonce",
+    "oaep_decrypt",
+    "oaep_encrypt",
+    "rsa_sign",
+    "rsa_verify",
+]
 
 APIV3_KEY_BYTES = 32
 _NONCE_ALPHABET = string.ascii_letters + string.digits

@@ -4,6 +4,7 @@
 
     WeChatPayError
     ├── ConfigurationError          our own setup is wrong (key material, APIv3 key, mode)
+    │   └── KeyFormatError          key or certificate material that cannot be loaded
     ├── EndpointCallError           a registry call is wrong before it is sent
     │   ├── UnknownEndpointError
     │   ├── WrongModeError          a partner-only interface in direct mode, or the reverse
@@ -27,7 +28,10 @@
     │   │   └── NotFoundError            404
     │   ├── RateLimitedError        429 (retryable)
     │   └── ServerError             5xx (retryable)
-    └── MalformedResponseError      a 2xx that is not the JSON it should be
+    ├── MalformedResponseError      a 2xx that is not the JSON it should be
+    └── BillError                   a downloaded bill cannot be trusted
+        ├── BillFormatError         not the format of protocol §9 (line and column)
+        └── BillHashMismatch        its digest differs from the signed hash_value
 
 Every error carries ``request_id`` when WeChat Pay gave one, because that id is
 what WeChat Pay's support asks for first.
@@ -36,6 +40,42 @@ what WeChat Pay's support asks for first.
 from __future__ import annotations
 
 from typing import Any
+
+__all__ = [
+    "APIError",
+    "BadSignatureError",
+    "BillError",
+    "BillFormatError",
+    "BillHashMismatch",
+    "BusinessError",
+    "ConfigurationError",
+    "CryptoError",
+    "DecryptionError",
+    "EndpointCallError",
+    "KeyFormatError",
+    "MalformedHeaderError",
+    "MalformedNotificationError",
+    "MalformedResponseError",
+    "MissingHeaderError",
+    "NetworkError",
+    "NotFoundError",
+    "NotificationDecryptionError",
+    "ParameterError",
+    "RateLimitedError",
+    "RequestTimeout",
+    "ServerError",
+    "SignatureProbeError",
+    "SignatureRejectedError",
+    "StaleTimestampError",
+    "TransportError",
+    "UnknownEndpointError",
+    "UnknownSerialError",
+    "UnsupportedResourceError",
+    "VerificationError",
+    "WeChatPayError",
+    "WrongModeError",
+    "api_error_for_status",
+]
 
 
 class WeChatPayError(Exception):
@@ -248,3 +288,41 @@ def api_error_for_status(status: int) -> type[APIError]:
     if 400 <= status < 500:
         return BusinessError
     return APIError
+
+
+# --- bills ------------------------------------------------------------------------------
+
+
+class BillError(WeChatPayError):
+    """A downloaded bill cannot be trusted: nothing read from it should be kept."""
+
+
+class BillFormatError(BillError):
+    """The bill is not in the format of protocol §9.
+
+    ``line`` is the 1-based line number in the uncompressed file (the header is line 1)
+    and ``column`` the header name of the offending value, when they apply. The message
+    quotes at most the offending value, never a whole line.
+    """
+
+    def __init__(self, problem: str, *, line: int | None = None, column: str | None = None) -> None:
+        where = [f"line {line}"] if line is not None else []
+        where += [f"column {column}"] if column is not None else []
+        super().__init__(": ".join([", ".join(where), problem]) if where else problem)
+        self.line = line
+        self.column = column
+
+
+class BillHashMismatch(BillError):
+    """The digest of the uncompressed bill differs from the bill API's ``hash_value``.
+
+    The download was truncated or altered; fetch a new ``download_url`` and try again.
+    """
+
+    retryable = True
+
+    def __init__(self, *, hash_type: str, expected: str, actual: str) -> None:
+        super().__init__(f"bill {hash_type} is {actual}, but the bill API announced {expected}")
+        self.hash_type = hash_type
+        self.expected = expected
+        self.actual = actual

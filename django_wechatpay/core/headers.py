@@ -17,6 +17,21 @@ from typing import Any
 from .errors import MalformedHeaderError, MissingHeaderError, StaleTimestampError
 from .signing import response_message
 
+__all__ = [
+    "MAX_CLOCK_SKEW",
+    "NONCE",
+    "REQUEST_ID",
+    "SERIAL",
+    "SIGNATURE",
+    "SIGNATURE_TYPE",
+    "SUPPORTED_SIGNATURE_TYPE",
+    "TIMESTAMP",
+    "SignedHeaders",
+    "canonical_headers",
+    "read_signed_headers",
+    "signed_message",
+]
+
 TIMESTAMP = "wechatpay-timestamp"
 NONCE = "wechatpay-nonce"
 SIGNATURE = "wechatpay-signature"

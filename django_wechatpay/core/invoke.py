@@ -9,6 +9,8 @@ from __future__ import annotations
 from .crypto import new_nonce
 from .signing import Signer, app_message, jsapi_message
 
+__all__ = ["app_invoke_params", "jsapi_invoke_params"]
+
 
 def jsapi_invoke_params(
     signer: Signer,

@@ -20,6 +20,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .errors import KeyFormatError
 
+__all__ = [
+    "MIN_RSA_BITS",
+    "KeySource",
+    "certificate_serial",
+    "load_certificate",
+    "load_private_key",
+    "load_public_key",
+    "private_key_pem",
+    "public_key_pem",
+]
+
 KeySource = str | bytes | os.PathLike[str]
 
 MIN_RSA_BITS = 2048
@@ -108,6 +119,7 @@ def load_private_key(source: KeySource) -> rsa.RSAPrivateKey:
 def load_public_key(source: KeySource) -> rsa.RSAPublicKey:
     """Load the WeChat Pay public key (``pub_key.pem``, SPKI), PEM, base64 or path."""
     material = _read_material(source, "WeChat Pay public key")
+    key: object
     try:
         if material.startswith(b"-----BEGIN CERTIFICATE"):
             key = x509.load_pem_x509_certificate(material).public_key()

@@ -24,6 +24,8 @@ from .errors import (
 from .headers import MAX_CLOCK_SKEW, canonical_headers
 from .verifier import Verifier
 
+__all__ = ["ALGORITHM", "RESOURCE_TYPE", "Notification", "parse_notification"]
+
 RESOURCE_TYPE = "encrypt-resource"
 ALGORITHM = "AEAD_AES_256_GCM"
 

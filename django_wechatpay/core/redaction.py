@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+__all__ = ["REDACTED", "SENSITIVE_KEYS", "redact", "redacted_body"]
+
 REDACTED = "[redacted]"
 
 #: Keys whose values never reach a log line, wherever they appear in a body.

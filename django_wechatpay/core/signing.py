@@ -14,6 +14,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .crypto import new_nonce, rsa_sign
 from .keys import KeySource, load_private_key
 
+__all__ = [
+    "AUTH_SCHEMA",
+    "Signer",
+    "app_message",
+    "authorization_header",
+    "jsapi_message",
+    "request_message",
+    "response_message",
+]
+
 AUTH_SCHEMA = "WECHATPAY2-SHA256-RSA2048"
 
 

@@ -1,92 +1,67 @@
-"""Who may sign as WeChat Pay: platform certificates and the WeChat Pay public key.
+"""Who may sign as WeChat Pay: one strategy object per trust mode (protocol §3.4).
 
-A merchant is in one of three verification modes (protocol §3.4):
+- :class:`CertificateVerifier` trusts platform certificates. It owns the store they are
+  kept in and the :class:`CertificateDownloader` that fetches new ones from
+  the ``certificates`` interface when a serial it does not know shows up, at most once per
+  interval, so that forged serials cannot make us hammer the API.
+- :class:`PublicKeyVerifier` trusts the WeChat Pay public key (``PUB_KEY_ID_…``).
+- :class:`CombinedVerifier` trusts both, during the migration from the first to the
+  second, when responses and notifications may be signed by either.
 
-- platform certificates, downloaded from ``/v3/certificates`` and rotated by WeChat Pay;
-- the WeChat Pay public key, configured once with its ``PUB_KEY_ID_…``;
-- both, during the migration from the first to the second, when responses and
-  notifications may be signed by either. ``Wechatpay-Serial`` tells which.
-
-Certificates live in a :class:`CertificateStore` so that every process of a deployment
-shares one set (the Django layer stores them in the database). The :class:`Verifier`
-caches them in memory and goes back to the store, then to WeChat Pay, only when it
-meets a serial it does not know, and to WeChat Pay at most once per interval so that
-forged serials cannot make us hammer the API.
+The client and the notification parser take a :class:`Verifier` and never ask which
+mode it is in: adding a mode is adding a class here.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from functools import cached_property
-from typing import Any, Protocol
+from datetime import datetime, timedelta, timezone
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .crypto import aead_decrypt, rsa_verify
+from .certificates import (
+    CertificateStore,
+    InMemoryCertificateStore,
+    PlatformCertificate,
+    decrypt_certificates,
+)
+from .crypto import apiv3_key_bytes, rsa_verify
+from .endpoints import endpoint, prepare
 from .errors import (
     BadSignatureError,
-    DecryptionError,
+    ConfigurationError,
     MalformedResponseError,
     SignatureProbeError,
     UnknownSerialError,
     VerificationError,
     WeChatPayError,
 )
-from .headers import MAX_CLOCK_SKEW, SignedHeaders, read_signed_headers, signed_message
-from .keys import KeySource, certificate_serial, load_certificate, load_public_key
+from .headers import MAX_CLOCK_SKEW, SignedHeaders, canonical_headers, read_signed_headers
+from .headers import signed_message as build_signed_message
+from .keys import KeySource, load_public_key
+from .transport import Transport, normalise_target, raise_for_status
+
+__all__ = [
+    "PROBE_PREFIX",
+    "CertificateDownloader",
+    "CertificateVerifier",
+    "CombinedVerifier",
+    "PublicKeyVerifier",
+    "Verifier",
+    "WeChatPayPublicKey",
+]
 
 PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
-CERTIFICATE_ASSOCIATED_DATA = "certificate"
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.strip())
-
 
 logger = logging.getLogger("django_wechatpay.core.verifier")
 
-
-@dataclass(frozen=True)
-class PlatformCertificate:
-    """One WeChat Pay platform certificate as ``/v3/certificates`` describes it."""
-
-    serial_no: str
-    pem: str
-    effective_time: datetime
-    expire_time: datetime
-
-    @cached_property
-    def certificate(self) -> x509.Certificate:
-        return load_certificate(self.pem)
-
-    @property
-    def public_key(self) -> rsa.RSAPublicKey:
-        key = self.certificate.public_key()
-        assert isinstance(key, rsa.RSAPublicKey)
-        return key
-
-    def is_valid_at(self, moment: datetime) -> bool:
-        return self.effective_time <= moment < self.expire_time
-
-    @classmethod
-    def from_pem(cls, pem: str | bytes) -> PlatformCertificate:
-        """Build from a certificate alone, taking the validity window from the certificate."""
-        text = pem.decode("ascii") if isinstance(pem, bytes) else pem
-        cert = load_certificate(text)
-        if not isinstance(cert.public_key(), rsa.RSAPublicKey):
-            raise DecryptionError("a platform certificate does not hold an RSA key")
-        return cls(
-            serial_no=certificate_serial(cert),
-            pem=text,
-            effective_time=cert.not_valid_before_utc,
-            expire_time=cert.not_valid_after_utc,
-        )
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -94,7 +69,7 @@ class WeChatPayPublicKey:
     """The WeChat Pay public key and its ``PUB_KEY_ID_…`` from 商户平台."""
 
     key_id: str
-    public_key: rsa.RSAPublicKey
+    public_key: rsa.RSAPublicKey = field(repr=False)
 
     @classmethod
     def load(cls, key_id: str, source: KeySource) -> WeChatPayPublicKey:
@@ -104,165 +79,37 @@ class WeChatPayPublicKey:
         return f"<WeChatPayPublicKey {self.key_id}>"
 
 
-def decrypt_certificates(data: Any, apiv3_key: str | bytes) -> list[PlatformCertificate]:
-    """Decrypt the ``data`` list of a ``/v3/certificates`` response body."""
-    try:
-        entries = data["data"]
-        result = []
-        for entry in entries:
-            enc = entry["encrypt_certificate"]
-            if enc.get("algorithm") != "AEAD_AES_256_GCM":
-                raise MalformedResponseError(
-                    f"certificate {entry.get('serial_no')} uses an unknown algorithm"
-                )
-            pem = aead_decrypt(
-                apiv3_key, enc["nonce"], enc.get("associated_data"), enc["ciphertext"]
-            )
-            cert = PlatformCertificate.from_pem(pem)
-            if cert.serial_no != str(entry["serial_no"]).upper():
-                raise MalformedResponseError(
-                    f"certificate listed as {entry['serial_no']} has serial {cert.serial_no}"
-                )
-            result.append(
-                PlatformCertificate(
-                    serial_no=cert.serial_no,
-                    pem=cert.pem,
-                    effective_time=_parse_time(entry["effective_time"]),
-                    expire_time=_parse_time(entry["expire_time"]),
-                )
-            )
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, MalformedResponseError | DecryptionError):
-            raise
-        raise MalformedResponseError(f"unexpected /v3/certificates body: {exc!r}") from None
-    return result
+class Verifier(ABC):
+    """Checks WeChat Pay's signatures by ``Wechatpay-Serial`` and names the key that
+    sensitive fields are encrypted to."""
 
+    clock: Clock
 
-class CertificateStore(Protocol):
-    """Where platform certificates are kept between downloads and across processes."""
+    #: Whether this verifier keeps platform certificates (and so wants them refreshed).
+    uses_certificates: bool = False
 
-    def load(self) -> list[PlatformCertificate]: ...
-
-    def save(self, certificates: Sequence[PlatformCertificate]) -> None:
-        """Record ``certificates`` (the current download); keeping older ones is allowed."""
-
-
-class InMemoryCertificateStore:
-    def __init__(self, certificates: Iterable[PlatformCertificate] = ()) -> None:
-        self._certificates = {c.serial_no: c for c in certificates}
-        self._lock = threading.Lock()
-
-    def load(self) -> list[PlatformCertificate]:
-        with self._lock:
-            return list(self._certificates.values())
-
-    def save(self, certificates: Sequence[PlatformCertificate]) -> None:
-        with self._lock:
-            for cert in certificates:
-                self._certificates[cert.serial_no] = cert
-
-
-@dataclass
-class _RefreshGate:
-    """Allows one refresh per ``interval`` seconds, across threads."""
-
-    interval: float
-    clock: Callable[[], float]
-    last: float | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def try_enter(self) -> bool:
-        with self.lock:
-            now = self.clock()
-            if self.last is not None and now - self.last < self.interval:
-                return False
-            self.last = now
-            return True
-
-
-class Verifier:
-    """Verifies WeChat Pay signatures by ``Wechatpay-Serial`` and picks the encryption key.
-
-    ``refresher`` is called (at most once per ``refresh_interval``) when an unknown serial
-    shows up; the client sets it to its certificate download.
-    """
-
-    def __init__(
-        self,
-        store: CertificateStore | None = None,
-        *,
-        public_key: WeChatPayPublicKey | None = None,
-        use_certificates: bool = True,
-        refresher: Callable[[], object] | None = None,
-        refresh_interval: float = 60.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store: CertificateStore = store if store is not None else InMemoryCertificateStore()
-        self.public_key = public_key
-        self.use_certificates = use_certificates
-        self.refresher = refresher
-        self.clock = clock
-        self._gate = _RefreshGate(refresh_interval, clock)
-        self._cache: dict[str, PlatformCertificate] | None = None
-        self._cache_lock = threading.Lock()
-        self._refresh_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return (
-            f"<Verifier certificates={self.use_certificates} "
-            f"public_key={self.public_key.key_id if self.public_key else None}>"
-        )
-
-    # --- lookup ------------------------------------------------------------------------
-
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), tz=timezone.utc)
-
-    def certificates(self, *, reload: bool = False) -> dict[str, PlatformCertificate]:
-        """Unexpired certificates by serial, from the cache or the store."""
-        with self._cache_lock:
-            if self._cache is None or reload:
-                now = self._now()
-                self._cache = {c.serial_no: c for c in self.store.load() if c.expire_time > now}
-            return self._cache
-
-    def _key_for(self, serial: str, *, reload: bool = False) -> rsa.RSAPublicKey | None:
-        if self.public_key is not None and serial == self.public_key.key_id:
-            return self.public_key.public_key
-        if not self.use_certificates:
-            return None
-        cert = self.certificates(reload=reload).get(serial.upper())
-        return cert.public_key if cert else None
-
+    @abstractmethod
     def key_for(self, serial: str) -> rsa.RSAPublicKey:
-        """The key that signs as ``serial``; refreshes once if it is unknown."""
-        key = self._key_for(serial)
-        if key is None and self.use_certificates:
-            # Serialised so that a thread arriving during another's download waits for it
-            # and then finds the new certificate, instead of failing on the gate.
-            with self._refresh_lock:
-                # Another process may have stored a newer certificate already.
-                key = self._key_for(serial, reload=True)
-                if key is None and self._refresh_if_allowed():
-                    key = self._key_for(serial, reload=True)
-        if key is None:
-            raise UnknownSerialError(serial)
-        return key
+        """The key that signs as ``serial``; raises :class:`UnknownSerialError`."""
 
-    def _refresh_if_allowed(self) -> bool:
-        """Download certificates unless the gate says it is too soon. Hold _refresh_lock.
+    @abstractmethod
+    def encryption_key(self) -> tuple[str, rsa.RSAPublicKey]:
+        """``(Wechatpay-Serial, key)`` for sensitive fields (protocol §5)."""
 
-        A failed download leaves the serial unknown, which is what the caller reports
-        (a notification answered 503 and retried later), not the download's own error.
-        """
-        if self.refresher is None or not self._gate.try_enter():
-            return False
-        try:
-            self.refresher()
-        except WeChatPayError as exc:
-            logger.warning("platform certificate refresh failed: %s", exc)
-            return False
-        return True
+    def accept_serial(self) -> str | None:
+        """What to announce in a request's ``Wechatpay-Serial``: the key we verify with."""
+        return None
+
+    def knows(self, serial: str) -> bool:
+        """Whether ``serial`` is trusted now, without downloading anything."""
+        return False
+
+    def refresh_certificates(self) -> list[PlatformCertificate]:
+        raise ConfigurationError(f"{self!r} keeps no platform certificates to download")
+
+    def refresh_if_allowed(self) -> bool:
+        """Download certificates unless one was downloaded too recently; True if done."""
+        return False
 
     def verify(self, serial: str, message: bytes, signature: str) -> None:
         """Raise unless ``signature`` is WeChat Pay's signature of ``message``."""
@@ -277,34 +124,207 @@ class Verifier:
         """Verify a signed response or notification given its canonical headers."""
         signed = read_signed_headers(headers, clock=self.clock, max_skew=max_skew)
         try:
-            self.verify(signed.serial, signed_message(signed, body), signed.signature)
+            self.verify(signed.serial, build_signed_message(signed, body), signed.signature)
         except VerificationError as exc:
             exc.request_id = exc.request_id or signed.request_id
             raise
         return signed
 
-    # --- storing a download --------------------------------------------------------------
 
-    def accept_download(
-        self, certificates: Sequence[PlatformCertificate]
-    ) -> list[PlatformCertificate]:
-        """Store the certificates of a verified download that are valid now or later."""
-        now = self._now()
-        current = [c for c in certificates if c.expire_time > now]
-        self.store.save(current)
-        self.certificates(reload=True)
-        return current
+class PublicKeyVerifier(Verifier):
+    """Trusts the WeChat Pay public key alone."""
 
-    # --- encryption --------------------------------------------------------------------
+    def __init__(self, public_key: WeChatPayPublicKey, *, clock: Clock = time.time) -> None:
+        self.public_key = public_key
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"<PublicKeyVerifier {self.public_key.key_id}>"
+
+    def key_for(self, serial: str) -> rsa.RSAPublicKey:
+        if serial == self.public_key.key_id:
+            return self.public_key.public_key
+        raise UnknownSerialError(serial)
+
+    def knows(self, serial: str) -> bool:
+        return serial == self.public_key.key_id
 
     def encryption_key(self) -> tuple[str, rsa.RSAPublicKey]:
-        """``(Wechatpay-Serial, key)`` for sensitive fields.
+        return self.public_key.key_id, self.public_key.public_key
 
-        The public key when one is configured (after migration WeChat Pay decrypts with
-        it); otherwise the newest certificate in force, as WeChat Pay recommends.
-        """
+    def accept_serial(self) -> str | None:
+        return self.public_key.key_id
+
+
+class CertificateDownloader:
+    """Fetches, decrypts and checks the platform certificates (registry: ``certificates``)
+    with its own signed transport.
+
+    The download's signature is checked with the certificates already trusted plus the
+    ones just decrypted. The latter is sound even on a first download: only someone
+    holding our APIv3 key (WeChat Pay) can produce a ciphertext that opens.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        apiv3_key: str | bytes,
+        *,
+        public_key: WeChatPayPublicKey | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self.transport = transport
+        self.apiv3_key = apiv3_key_bytes(apiv3_key)
+        #: During a migration WeChat Pay may sign the download with its public key.
+        self.public_key = public_key
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"<CertificateDownloader {self.transport!r}>"
+
+    def download(self, trusted: Iterable[PlatformCertificate] = ()) -> list[PlatformCertificate]:
+        call = prepare(endpoint("certificates"), "direct", {}, {})
+        target = normalise_target(call.path, call.query)
+        response = self.transport.send(call.method, target, idempotent=True)
+        content = response.content
+        raise_for_status(response, content)
+        try:
+            data = json.loads(content)
+        except ValueError:
+            raise MalformedResponseError("the certificates answer is not JSON") from None
+        certificates = decrypt_certificates(data, self.apiv3_key)
+        checker: Verifier = CertificateVerifier(
+            InMemoryCertificateStore([*trusted, *certificates]), clock=self.clock
+        )
         if self.public_key is not None:
-            return self.public_key.key_id, self.public_key.public_key
+            checker = CombinedVerifier(PublicKeyVerifier(self.public_key), checker)
+        checker.verify_signed(canonical_headers(response.headers), content)
+        return certificates
+
+
+@dataclass
+class _RefreshGate:
+    """Allows one refresh per ``interval`` seconds, across threads of one process."""
+
+    interval: float
+    clock: Clock
+    last: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def try_enter(self) -> bool:
+        with self.lock:
+            now = self.clock()
+            if self.last is not None and now - self.last < self.interval:
+                return False
+            self.last = now
+            return True
+
+
+class CertificateVerifier(Verifier):
+    """Trusts the platform certificates in its store, refreshed by its downloader.
+
+    Certificates are cached in memory; the store is read again, then the downloader
+    asked, only when a serial is unknown, and the download at most once per
+    ``refresh_interval`` (``gate`` may be shared, e.g. across processes).
+    """
+
+    uses_certificates = True
+
+    def __init__(
+        self,
+        store: CertificateStore | None = None,
+        *,
+        downloader: CertificateDownloader | None = None,
+        refresh_interval: float = 60.0,
+        gate: Callable[[], bool] | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self.store: CertificateStore = store if store is not None else InMemoryCertificateStore()
+        self.downloader = downloader
+        self.clock = clock
+        self._gate = gate or _RefreshGate(refresh_interval, clock).try_enter
+        self._cache: dict[str, PlatformCertificate] | None = None
+        self._cache_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<CertificateVerifier store={self.store!r}>"
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), tz=timezone.utc)
+
+    def certificates(self, *, reload: bool = False) -> dict[str, PlatformCertificate]:
+        """Certificates in force now, by serial, from the cache or the store.
+
+        One that is not yet effective is trusted within the clock skew WeChat Pay allows
+        anyway (a rotation starts at a moment our clock may see a little late)."""
+        with self._cache_lock:
+            if self._cache is None or reload:
+                self._cache = {c.serial_no: c for c in self.store.load()}
+            now = self._now()
+            early = now + timedelta(seconds=MAX_CLOCK_SKEW)
+            return {
+                s: c
+                for s, c in self._cache.items()
+                if c.effective_time <= early and now < c.expire_time
+            }
+
+    def _known(self, serial: str, *, reload: bool = False) -> rsa.RSAPublicKey | None:
+        cert = self.certificates(reload=reload).get(serial.upper())
+        return cert.public_key if cert else None
+
+    def key_for(self, serial: str) -> rsa.RSAPublicKey:
+        key = self._known(serial)
+        if key is None:
+            # Serialised so that a thread arriving during another's download waits for it
+            # and then finds the new certificate, instead of failing on the gate.
+            with self._refresh_lock:
+                # Another process may have stored a newer certificate already.
+                key = self._known(serial, reload=True)
+                if key is None and self._refresh_if_allowed():
+                    key = self._known(serial)
+        if key is None:
+            raise UnknownSerialError(serial)
+        return key
+
+    def knows(self, serial: str) -> bool:
+        return self._known(serial) is not None or self._known(serial, reload=True) is not None
+
+    def refresh_if_allowed(self) -> bool:
+        with self._refresh_lock:
+            return self._refresh_if_allowed()
+
+    def _refresh_if_allowed(self) -> bool:
+        """Download unless the gate says it is too soon. Hold ``_refresh_lock``.
+
+        A failed download leaves the serial unknown, which is what the caller reports
+        (a notification answered 503 and retried later), not the download's own error.
+        """
+        if self.downloader is None or not self._gate():
+            return False
+        try:
+            self.refresh_certificates()
+        except WeChatPayError as exc:
+            logger.warning("platform certificate refresh failed: %s", exc)
+            return False
+        return True
+
+    def refresh_certificates(self) -> list[PlatformCertificate]:
+        """Download now (no gate), make the download the trusted set, return it."""
+        if self.downloader is None:
+            raise ConfigurationError(f"{self!r} has no downloader")
+        trusted = self.certificates(reload=True).values()
+        downloaded = self.downloader.download(trusted)
+        self.store.save(downloaded)
+        self.certificates(reload=True)
+        logger.info(
+            "platform certificates refreshed: %s",
+            ", ".join(f"{c.serial_no} (expires {c.expire_time:%Y-%m-%d})" for c in downloaded),
+        )
+        return downloaded
+
+    def encryption_key(self) -> tuple[str, rsa.RSAPublicKey]:
+        """The newest certificate in force, as WeChat Pay recommends."""
         now = self._now()
         in_force = [c for c in self.certificates().values() if c.is_valid_at(now)]
         if not in_force:
@@ -318,8 +338,42 @@ class Verifier:
         newest = max(in_force, key=lambda c: (c.effective_time, c.expire_time))
         return newest.serial_no, newest.public_key
 
+
+class CombinedVerifier(Verifier):
+    """Trusts the public key and the platform certificates (the migration, §3.4).
+
+    Sensitive fields are encrypted to the public key: after the migration WeChat Pay
+    decrypts with it, and during it with either.
+    """
+
+    uses_certificates = True
+
+    def __init__(
+        self, public_key: PublicKeyVerifier, certificates: CertificateVerifier | Verifier
+    ) -> None:
+        self.public_key = public_key
+        self.certificate_verifier = certificates
+        self.clock = certificates.clock
+
+    def __repr__(self) -> str:
+        return f"<CombinedVerifier {self.public_key!r} + {self.certificate_verifier!r}>"
+
+    def key_for(self, serial: str) -> rsa.RSAPublicKey:
+        if serial == self.public_key.public_key.key_id:
+            return self.public_key.public_key.public_key
+        return self.certificate_verifier.key_for(serial)
+
+    def encryption_key(self) -> tuple[str, rsa.RSAPublicKey]:
+        return self.public_key.encryption_key()
+
     def accept_serial(self) -> str | None:
-        """The serial to announce in ``Wechatpay-Serial``: which key we verify with."""
-        if self.public_key is not None:
-            return self.public_key.key_id
-        return None
+        return self.public_key.accept_serial()
+
+    def knows(self, serial: str) -> bool:
+        return self.public_key.knows(serial) or self.certificate_verifier.knows(serial)
+
+    def refresh_certificates(self) -> list[PlatformCertificate]:
+        return self.certificate_verifier.refresh_certificates()
+
+    def refresh_if_allowed(self) -> bool:
+        return self.certificate_verifier.refresh_if_allowed()

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+__all__ = ["PlatformCertificate"]
+
 
 class PlatformCertificate(models.Model):
     """A WeChat Pay platform certificate downloaded for a merchant (public material).
@@ -19,6 +21,8 @@ class PlatformCertificate(models.Model):
     effective_time = models.DateTimeField(_("effective"))
     expire_time = models.DateTimeField(_("expires"))
     downloaded_at = models.DateTimeField(_("downloaded"), auto_now=True)
+    #: When WeChat Pay stopped listing it: trusted for a short overlap after, then not.
+    retired_at = models.DateTimeField(_("no longer listed since"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("platform certificate")

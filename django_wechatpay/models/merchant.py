@@ -4,13 +4,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from ..conf import DEFAULT_API_BASE
-from ..secrets import decrypt_secret, encrypt_secret
+from ..stored_secrets import decrypt_secret, encrypt_secret
+from ..verification import VerificationMode
 
-
-class VerificationMode(models.TextChoices):
-    CERTIFICATE = "certificate", _("Platform certificates")
-    PUBLIC_KEY = "public_key", _("WeChat Pay public key")
-    BOTH = "both", _("Both (during migration)")
+__all__ = ["Merchant", "MerchantSource"]
 
 
 class MerchantSource(models.TextChoices):
@@ -42,6 +39,8 @@ class Merchant(models.Model):
     )
     appid = models.CharField(_("default appid"), max_length=32, blank=True)
     appids = models.JSONField(_("other appids"), default=list, blank=True)
+    #: Partner mode: the sub-merchants orders may be placed for (empty: any).
+    sub_mchids = models.JSONField(_("sub-merchants"), default=list, blank=True)
     serial_no = models.CharField(_("merchant certificate serial"), max_length=64)
     verification = models.CharField(
         _("verification"),

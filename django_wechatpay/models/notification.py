@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+__all__ = ["NotificationLog", "NotificationStatus"]
+
 
 class NotificationStatus(models.TextChoices):
     RECEIVED = "received", _("Received")
@@ -10,6 +12,9 @@ class NotificationStatus(models.TextChoices):
     PROCESSED = "processed", _("Processed")
     DUPLICATE = "duplicate", _("Duplicate")
     FAILED = "failed", _("Failed")
+    #: Verified, but about nothing we know (an order or event type we cannot route):
+    #: kept, answered 2xx, flagged for a person.
+    UNMATCHED = "unmatched", _("Unmatched")
 
 
 class NotificationLog(models.Model):
@@ -33,7 +38,11 @@ class NotificationLog(models.Model):
     received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
     remote_addr = models.GenericIPAddressField(_("remote address"), null=True, blank=True)
     headers = models.JSONField(_("headers"), default=dict)
+    #: The raw body, whole once verified; of a delivery that never verified only a
+    #: bounded prefix is kept (with its size and digest), so outsiders cannot fill the table.
     body = models.BinaryField(_("raw body"))
+    body_size = models.PositiveIntegerField(_("body size (bytes)"), default=0)
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64, blank=True)
     status = models.CharField(
         _("status"),
         max_length=16,

@@ -5,25 +5,30 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from ..compat import check_constraint
-from ..states import TradeState
+from ..core.trade_types import TRADE_TYPES
+from ..states import TRADE_FINAL, TRADE_PAID, TradeState
 
+__all__ = ["Order", "TradeType"]
 
-class TradeType(models.TextChoices):
-    JSAPI = "JSAPI", _("JSAPI (WeChat browser)")
-    MINIPROGRAM = "MINIPROGRAM", _("Mini-program")
-    APP = "APP", _("App")
-    H5 = "H5", _("H5 (mobile browser)")
-    NATIVE = "NATIVE", _("Native (QR code)")
+#: How each trade type of core.trade_types reads in the admin. A new trade type fails
+#: here, at import, until it has a label.
+_LABELS = {
+    "JSAPI": _("JSAPI (WeChat browser)"),
+    "MINIPROGRAM": _("Mini-program"),
+    "APP": _("App"),
+    "H5": _("H5 (mobile browser)"),
+    "NATIVE": _("Native (QR code)"),
+}
 
-    @property
-    def api_path(self) -> str:
-        """The v3 order-creation path segment; mini-programs use the JSAPI interface."""
-        return {"MINIPROGRAM": "jsapi"}.get(self.value, self.value.lower())
-
-    @property
-    def reported_as(self) -> str:
-        """How WeChat Pay reports this type in ``trade_type`` (protocol §4.4)."""
-        return {"MINIPROGRAM": "JSAPI", "H5": "MWEB"}.get(self.value, self.value)
+#: The trade types an order can have, from the one table of them (core.trade_types).
+TradeType = models.TextChoices(  # type: ignore[call-overload]
+    "TradeType",
+    [
+        (spec.name, (spec.name, _LABELS[spec.name]))
+        for spec in TRADE_TYPES.values()
+        if spec.orderable
+    ],
+)
 
 
 class Order(models.Model):
@@ -92,8 +97,8 @@ class Order(models.Model):
 
     @property
     def is_paid(self) -> bool:
-        return self.state in (TradeState.SUCCESS, TradeState.REFUND)
+        return self.state in TRADE_PAID
 
     @property
     def is_final(self) -> bool:
-        return self.state in (TradeState.CLOSED, TradeState.REVOKED, TradeState.REFUND)
+        return self.state in TRADE_FINAL

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+__all__ = ["DiscrepancyKind", "ReconciliationItem", "ReconciliationRun", "RunStatus"]
+
 
 class RunStatus(models.TextChoices):
     RUNNING = "running", _("Running")

@@ -7,6 +7,8 @@ from django.utils.translation import gettext_lazy as _
 from ..compat import check_constraint
 from ..states import RefundStatus
 
+__all__ = ["Refund"]
+
 
 class Refund(models.Model):
     """A refund of (part of) an order. Created here first, then submitted to WeChat Pay.
@@ -38,6 +40,9 @@ class Refund(models.Model):
     success_time = models.DateTimeField(_("refunded at"), null=True, blank=True)
     error_code = models.CharField(_("error code"), max_length=64, blank=True)
     error_message = models.TextField(_("error message"), blank=True)
+    #: Made outside this app (the merchant console 商户平台, another system) and learned
+    #: from a notification, a poll or the bill: it still counts against the order.
+    external = models.BooleanField(_("made elsewhere"), default=False)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+__all__ = [
+    "JSON_TYPE",
+    "NO_CONTENT",
+    "SCHEMA",
+    "Answer",
+    "Reject",
+    "dumps",
+    "frequency_limited",
+    "order_not_exist",
+    "param_error",
+    "request_id",
+    "system_error",
+]
 
 SCHEMA = "WECHATPAY2-SHA256-RSA2048"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -29,6 +43,8 @@ class Answer:
     data: Any = None
     raw: bytes | None = None
     content_type: str = JSON_TYPE
+    #: More headers to send (an e-fapiao file's ``SM3-Digest``).
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def signed(self) -> bool:

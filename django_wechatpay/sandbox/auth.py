@@ -10,6 +10,17 @@ from .call import Call
 from .crypto import sha256_rsa_verify
 from .state import Merchant
 
+__all__ = [
+    "AUTHORIZATION_FIELDS",
+    "CLOCK_SKEW",
+    "SHOWN_MESSAGE",
+    "authenticate",
+    "parse_authorization",
+    "require_client_headers",
+    "sign_error",
+    "signed_message",
+]
+
 #: The window the gateway accepts, in seconds either side of its clock (UNCONFIRMED: §1.3).
 CLOCK_SKEW = 300
 AUTHORIZATION_FIELDS = ("mchid", "nonce_str", "timestamp", "serial_no", "signature")

@@ -16,6 +16,28 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from .state import BEIJING, Order, Refund
 
+__all__ = [
+    "FEE_RATE",
+    "FEE_RATE_TEXT",
+    "FUNDFLOW_COLUMNS",
+    "FUNDFLOW_SUMMARY",
+    "TRADE_COLUMNS",
+    "TRADE_SUMMARIES",
+    "BillChange",
+    "Flow",
+    "Row",
+    "as_double",
+    "fee_of",
+    "fee_yuan",
+    "fundflow_bill",
+    "on_day",
+    "payment_row",
+    "refund_row",
+    "sum_column",
+    "trade_bill",
+    "yuan",
+]
+
 _HEAD = (
     "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,"
     "交易状态,付款银行,货币种类,应结订单金额,代金券金额"

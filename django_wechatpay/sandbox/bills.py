@@ -21,6 +21,15 @@ from .state import BillFile, now_beijing
 if TYPE_CHECKING:
     from .simulator import Sandbox
 
+__all__ = [
+    "ACCOUNT_TYPES",
+    "BILL_TYPES",
+    "TOKEN_LIFETIME",
+    "apply_fundflow_bill",
+    "apply_trade_bill",
+    "download",
+]
+
 #: The simulated bill types; the *_SPECIAL and RECHARGE_REFUND layouts are not.
 BILL_TYPES = ("ALL", "SUCCESS", "REFUND")
 ACCOUNT_TYPES = ("BASIC", "OPERATION", "FEES")

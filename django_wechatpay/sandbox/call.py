@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 from .answers import param_error
 from .state import Merchant
 
+__all__ = ["Call", "Part", "Upload"]
+
 
 @dataclass
 class Part:

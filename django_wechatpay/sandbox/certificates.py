@@ -13,6 +13,8 @@ from .state import rfc3339
 if TYPE_CHECKING:
     from .simulator import Sandbox
 
+__all__ = ["ASSOCIATED_DATA", "download_certificates"]
+
 ASSOCIATED_DATA = "certificate"
 
 

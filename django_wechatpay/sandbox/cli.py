@@ -27,6 +27,8 @@ from typing import Any
 from .merchants import VERIFICATIONS, MerchantCredentials
 from .simulator import Sandbox
 
+__all__ = ["GENERATED", "REGISTERED", "add_arguments", "load_config", "main", "serve", "start"]
+
 #: Keys of a merchant entry that register_merchant takes.
 REGISTERED = (
     "apiv3_key",

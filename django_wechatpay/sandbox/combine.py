@@ -25,6 +25,8 @@ from .state import CombineOrder, Order, Payable, now_beijing, rfc3339
 if TYPE_CHECKING:
     from .simulator import Sandbox
 
+__all__ = ["MAX_SUB_ORDERS", "close", "combine_view", "create", "payable_view", "query"]
+
 MAX_SUB_ORDERS = 50
 
 

@@ -21,6 +21,8 @@ from .state import LOOKUPS
 if TYPE_CHECKING:
     from .simulator import Sandbox
 
+__all__ = ["ACTIONS", "HTML_TYPE", "Action", "Reply", "handle"]
+
 HTML_TYPE = "text/html; charset=utf-8"
 Action = Callable[["Sandbox", dict[str, Any]], Any]
 
@@ -93,6 +95,16 @@ def _finish_refund(sb: Sandbox, data: dict[str, Any]) -> Any:
     return {"out_refund_no": refund.out_refund_no, "status": refund.status}
 
 
+def _console_refund(sb: Sandbox, data: dict[str, Any]) -> Any:
+    refund = sb.console_refund(
+        int(data["amount"]),
+        out_refund_no=data.get("out_refund_no"),
+        reason=str(data.get("reason") or ""),
+        **_lookup(data),
+    )
+    return {"out_refund_no": refund.out_refund_no, "refund_id": refund.refund_id}
+
+
 ACTIONS: dict[tuple[str, str], Action] = {
     ("GET", "/sandbox/state"): lambda sb, data: sb.snapshot(),
     ("GET", "/sandbox/orders"): lambda sb, data: sb.orders(),
@@ -108,6 +120,7 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("POST", "/sandbox/merchants"): _merchant,
     ("POST", "/sandbox/pay"): _pay,
     ("POST", "/sandbox/refunds/finish"): _finish_refund,
+    ("POST", "/sandbox/refunds/console"): _console_refund,
     ("POST", "/sandbox/deliveries/deliver-now"): lambda sb, data: sb.deliver_due_now(),
     ("POST", "/sandbox/deliveries/hold"): lambda sb, data: sb.hold_notifications(),
     ("POST", "/sandbox/deliveries/release"): lambda sb, data: sb.release_notifications(

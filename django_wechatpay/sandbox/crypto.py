@@ -20,6 +20,25 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import NameOID
 
+__all__ = [
+    "ALPHANUMERIC",
+    "HEX_LOWER",
+    "RSA_2048_BYTES",
+    "Certificate",
+    "CertificateAuthority",
+    "gcm_seal",
+    "load_public_key",
+    "looks_like_oaep",
+    "new_rsa_key",
+    "oaep_open",
+    "private_pem",
+    "public_pem",
+    "random_string",
+    "serial_of",
+    "sha256_rsa_sign",
+    "sha256_rsa_verify",
+]
+
 ALPHANUMERIC = string.ascii_letters + string.digits
 HEX_LOWER = "0123456789abcdef"
 #: RSA-2048 ciphertexts and signatures are 256 bytes long.

@@ -15,6 +15,17 @@ from typing import Any
 
 from .platform_keys import TAMPERINGS
 
+__all__ = [
+    "DEFAULT_HOLD",
+    "KINDS",
+    "MAX_HOLD",
+    "NOTIFICATION_KINDS",
+    "NOTIFY",
+    "REPLACING",
+    "Fault",
+    "Faults",
+]
+
 #: What each kind does to an API call.
 KINDS = {
     "server_error": "500 SYSTEM_ERROR",

@@ -19,12 +19,14 @@ from .call import Call
 from .faults import Fault
 from .platform_keys import TAMPERINGS
 from .recording import log_entry
-from .routes import route
+from .routes import is_unsigned, route
 from .sensitive import decrypt_sensitive_fields
 from .uploads import check_upload, split_upload
 
 if TYPE_CHECKING:
     from .simulator import Sandbox
+
+__all__ = ["Outcome", "error_outcome", "handle"]
 
 
 @dataclass
@@ -69,6 +71,10 @@ def _read_body(call: Call) -> None:
 
 
 def _process(sb: Sandbox, call: Call) -> Answer:
+    if is_unsigned(call):
+        # A file WeChat Pay hands out by URL (an e-fapiao file): it asks for no
+        # Authorization and checks none; the handler checks what the URL carries.
+        return route(sb, call)
     require_client_headers(call)
     if call.header("content-type").startswith("multipart/form-data"):
         split_upload(call)  # the signature covers the meta part only (§1.5)
@@ -79,7 +85,7 @@ def _process(sb: Sandbox, call: Call) -> Answer:
 
 
 def _signed(sb: Sandbox, call: Call, answer: Answer, rid: str, tampering: str) -> Outcome:
-    headers = {"Request-ID": rid, "Content-Type": answer.content_type}
+    headers = {"Request-ID": rid, "Content-Type": answer.content_type, **answer.headers}
     if answer.signed:
         signer = sb.keys.answer_signer(call.caller, call.header("wechatpay-serial"))
         headers.update(signer.headers(answer.payload, tampering))

@@ -11,6 +11,17 @@ from cryptography import x509
 from .crypto import CertificateAuthority, load_public_key, private_pem, random_string, serial_of
 from .state import Merchant, next_number
 
+__all__ = [
+    "APIV3_KEY_BYTES",
+    "VERIFICATIONS",
+    "GeneratedKeys",
+    "MerchantCredentials",
+    "build_merchant",
+    "generate_keys",
+    "new_appid",
+    "new_mchid",
+]
+
 VERIFICATIONS = ("certificate", "public_key", "both")
 APIV3_KEY_BYTES = 32
 

@@ -11,6 +11,8 @@ from .crypto import gcm_seal, random_string
 from .refunds import SUMMARIES, notification_resource
 from .state import Payable, Refund, now_beijing, rfc3339
 
+__all__ = ["envelope", "payment_body", "refund_body"]
+
 
 def envelope(
     apiv3_key: str, event_type: str, summary: str, original_type: str, resource: dict[str, Any]

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 from .state import BEIJING, Attempt, Delivery, Store
 
+__all__ = ["HELD", "KEPT_ANSWER", "RETRY_SCHEDULE", "TIMEOUT", "AttemptSigner", "Notifier"]
+
 RETRY_SCHEDULE = (
     15,
     15,

@@ -18,6 +18,31 @@ from .state import Merchant, Order, Payable, next_number, now_beijing, rfc3339
 if TYPE_CHECKING:
     from .simulator import Sandbox
 
+__all__ = [
+    "MAX_DESCRIPTION",
+    "OUT_TRADE_NO",
+    "PAID",
+    "STATE_DESCRIPTIONS",
+    "TRADE_TYPES",
+    "check_payable",
+    "close_order",
+    "create_order",
+    "give_links",
+    "invoke_answer",
+    "mark_paid",
+    "new_prepay_id",
+    "parse_time",
+    "query_order",
+    "require",
+    "require_amount",
+    "require_appid",
+    "require_caller",
+    "require_cny",
+    "require_notify_url",
+    "require_sub_merchant",
+    "transaction_view",
+]
+
 #: Path segment → the trade_type WeChat Pay reports (H5 payments report MWEB).
 TRADE_TYPES = {"jsapi": "JSAPI", "app": "APP", "h5": "MWEB", "native": "NATIVE"}
 OUT_TRADE_NO = re.compile(r"[0-9A-Za-z_\-|*]{6,32}")

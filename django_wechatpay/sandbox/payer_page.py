@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 
 from .state import Payable
 
+__all__ = ["FORM", "ORDER", "PAGE", "RESULTS", "render", "render_index", "render_missing"]
+
 PAGE = Template("""<!doctype html>
 <html lang="zh-Hans"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

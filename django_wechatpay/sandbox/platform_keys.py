@@ -26,6 +26,8 @@ from .crypto import (
 )
 from .state import Merchant
 
+__all__ = ["PROBE_PREFIX", "TAMPERINGS", "PlatformKeys", "Signer", "new_public_key_id"]
+
 PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
 #: What a response or a notification can be made to carry instead of a good signature.
 TAMPERINGS = ("bad_signature", "unknown_serial", "probe")

@@ -13,6 +13,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+__all__ = ["NotifyReceiver", "Received"]
+
 Received = tuple[dict[str, str], bytes]
 
 

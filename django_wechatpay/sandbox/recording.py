@@ -10,6 +10,8 @@ from .answers import Answer
 from .call import Call
 from .state import now_beijing, rfc3339
 
+__all__ = ["ECHOED_HEADERS", "echo", "log_entry"]
+
 #: The request headers that matter to WeChat Pay, echoed and logged.
 ECHOED_HEADERS = ("Wechatpay-Serial", "Content-Type", "Accept", "User-Agent", "Idempotency-Key")
 
@@ -52,4 +54,6 @@ def log_entry(call: Call, status: int, rid: str, code: str = "") -> dict[str, An
         "decrypted": dict(call.decrypted),
         "headers": _headers(call),
         "wechatpay_serial": call.header("wechatpay-serial"),
+        # Whether the caller signed: unsigned calls reach only the unsigned routes.
+        "signed": bool(call.header("authorization")),
     }

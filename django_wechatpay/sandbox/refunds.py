@@ -13,6 +13,20 @@ from .state import Order, Refund, next_number, now_beijing, rfc3339
 if TYPE_CHECKING:
     from .simulator import Sandbox
 
+__all__ = [
+    "MAX_REFUNDS",
+    "OUTCOMES",
+    "OUT_REFUND_NO",
+    "RECEIVED_ACCOUNT",
+    "SUMMARIES",
+    "create_refund",
+    "finish",
+    "notification_resource",
+    "open_refund",
+    "query_refund",
+    "refund_view",
+]
+
 OUTCOMES = ("SUCCESS", "ABNORMAL", "CLOSED")
 SUMMARIES = {"SUCCESS": "退款成功", "ABNORMAL": "退款异常", "CLOSED": "退款关闭"}
 #: "每个支付订单的部分退款次数不能超过50次" (§6.3).
@@ -63,32 +77,58 @@ def create_refund(sb: Sandbox, call: Call) -> Answer:
         order = _order(sb, call, body, sub_mchid)
         if total != order.total:
             raise param_error("/amount/total", "total is not the order's amount", total)
-        earlier = [r for r in sb.store.refunds.values() if r.order is order]
-        if len(earlier) >= MAX_REFUNDS:
-            raise Reject(400, "INVALID_REQUEST", f"部分退款次数不能超过{MAX_REFUNDS}次")
-        held = sum(r.amount for r in earlier if r.status != "CLOSED")
-        if held + refund_amount > order.total:
-            # UNCONFIRMED: NOT_ENOUGH is the refund table's 403; INVALID_REQUEST is the other
-            # candidate (§6.3, §8.2).
-            raise Reject(403, "NOT_ENOUGH", "申请退款金额超过订单可退金额")
-        refund = Refund(
+        refund = open_refund(
+            sb,
+            order,
             mchid=call.caller.mchid,
             sub_mchid=sub_mchid,
             out_refund_no=out_refund_no,
-            refund_id=f"5030{next_number():025d}",
-            order=order,
             amount=refund_amount,
             # Without one, WeChat Pay uses the URL set on the merchant platform, if any.
             notify_url=str(body.get("notify_url") or call.caller.refund_notify_url),
             request=body,
-            created=now_beijing(),
         )
-        sb.store.refunds[refund.key] = refund
-        order.state = "REFUND"
-        sb.store.touch()
         view = refund_view(refund)
     sb.schedule_refund(refund)
     return Answer(data=view)
+
+
+def open_refund(
+    sb: Sandbox,
+    order: Order,
+    *,
+    mchid: str,
+    sub_mchid: str,
+    out_refund_no: str,
+    amount: int,
+    notify_url: str,
+    request: dict[str, Any],
+) -> Refund:
+    """Record a new PROCESSING refund of ``order`` (call with the lock held): from the
+    API, or made by hand in the merchant console (商户平台)."""
+    earlier = [r for r in sb.store.refunds.values() if r.order is order]
+    if len(earlier) >= MAX_REFUNDS:
+        raise Reject(400, "INVALID_REQUEST", f"部分退款次数不能超过{MAX_REFUNDS}次")
+    held = sum(r.amount for r in earlier if r.status != "CLOSED")
+    if held + amount > order.total:
+        # UNCONFIRMED: NOT_ENOUGH is the refund table's 403; INVALID_REQUEST is the other
+        # candidate (§6.3, §8.2).
+        raise Reject(403, "NOT_ENOUGH", "申请退款金额超过订单可退金额")
+    refund = Refund(
+        mchid=mchid,
+        sub_mchid=sub_mchid,
+        out_refund_no=out_refund_no,
+        refund_id=f"5030{next_number():025d}",
+        order=order,
+        amount=amount,
+        notify_url=notify_url,
+        request=request,
+        created=now_beijing(),
+    )
+    sb.store.refunds[refund.key] = refund
+    order.state = "REFUND"
+    sb.store.touch()
+    return refund
 
 
 def query_refund(sb: Sandbox, call: Call) -> Answer:

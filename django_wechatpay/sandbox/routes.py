@@ -1,8 +1,9 @@
 """Which interface answers which request: the paths of protocol §3, §6 and §1.5.
 
-A well-signed call to any other ``/v3/`` path is echoed in recording mode (see
-:mod:`.recording`), so that a client's ~170 interfaces can be checked without a model
-of each.
+A well-signed call to any other ``/v3/`` path (or to one of the few official paths
+outside it, :data:`OUTSIDE_V3`) is echoed in recording mode (see :mod:`.recording`), so
+that a client's ~170 interfaces can be checked without a model of each. Only the routes
+in :data:`UNSIGNED` take a call without ``Authorization``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from . import bills, combine, orders, refunds, uploads
+from . import bills, combine, fapiao_files, orders, refunds, uploads
 from .answers import Answer, Reject
 from .call import Call
 from .certificates import download_certificates
@@ -20,6 +21,8 @@ from .recording import echo
 
 if TYPE_CHECKING:
     from .simulator import Sandbox
+
+__all__ = ["OUTSIDE_V3", "ROUTES", "UNSIGNED", "Handler", "is_unsigned", "route"]
 
 Handler = Callable[["Sandbox", Call], Answer]
 _TYPES = "jsapi|app|h5|native"
@@ -29,6 +32,17 @@ _NUMBER = "[^/]+"
 
 def _media(sb: Sandbox, call: Call) -> Answer:
     return uploads.media_upload(call, sb.base_url)
+
+
+#: Official paths outside /v3/ that WeChat Pay's gateway answers (the payscore page gives
+#: 创单结单合并 without /v3), and the e-fapiao file host's path.
+OUTSIDE_V3 = frozenset({"/payscore/serviceorder/direct-complete", fapiao_files.FAPIAO_FILE_PATH})
+#: ``(method, path)`` of the routes that ask for no signature: files handed out by URL.
+UNSIGNED = frozenset({("GET", fapiao_files.FAPIAO_FILE_PATH)})
+
+
+def is_unsigned(call: Call) -> bool:
+    return (call.method, call.path) in UNSIGNED
 
 
 ROUTES: list[tuple[str, str, Handler]] = [
@@ -50,6 +64,12 @@ ROUTES: list[tuple[str, str, Handler]] = [
         combine.close,
     ),
     *(("POST", re.escape(path), _media) for path in uploads.MEDIA_ENDPOINTS),
+    (
+        "POST",
+        rf"/v3/marketing/bank/packages/(?P<package_id>{_NUMBER})/tasks",
+        uploads.bank_package_task,
+    ),
+    ("GET", re.escape(fapiao_files.FAPIAO_FILE_PATH), fapiao_files.download),
 ]
 _COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
 

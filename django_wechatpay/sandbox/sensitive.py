@@ -17,6 +17,8 @@ from .call import Call
 from .crypto import looks_like_oaep, oaep_open
 from .platform_keys import PlatformKeys
 
+__all__ = ["decrypt_sensitive_fields", "encrypted_values"]
+
 
 def encrypted_values(node: Any, pointer: str = "") -> Iterator[tuple[str, str]]:
     """``(JSON pointer, value)`` of every string that looks like an OAEP ciphertext."""

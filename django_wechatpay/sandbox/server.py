@@ -1,7 +1,8 @@
 """HTTP plumbing: read each request exactly as sent, carry out the gateway's outcome.
 
-``/v3/...`` goes to the gateway (:mod:`.gateway`), ``/sandbox/...`` to the controls and
-the payer's pages (:mod:`.control`). Nothing here knows the protocol.
+``/v3/...`` (and the few official paths outside it) goes to the gateway
+(:mod:`.gateway`), ``/sandbox/...`` to the controls and the payer's pages
+(:mod:`.control`). Nothing here knows the protocol.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from urllib.parse import urlsplit
 from . import control, gateway
 from .answers import JSON_TYPE, Reject, dumps, request_id
 from .call import Call
+from .routes import OUTSIDE_V3
 
 if TYPE_CHECKING:
     from .simulator import Sandbox
+
+__all__ = ["Handler", "SandboxServer"]
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -80,9 +84,12 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/sandbox" or path.startswith("/sandbox/"):
             reply = control.handle(self.sandbox, self.command, self.path, headers, body)
             self.send(reply.status, reply.body, reply.headers)
-        elif path.startswith("/v3/"):
+        elif path.startswith("/v3/") or path in OUTSIDE_V3:
             call = Call(self.command, self.path, headers, body, signed_body=body)
-            self._carry_out(gateway.handle(self.sandbox, call))
+            outcome = gateway.handle(self.sandbox, call)
+            if self.sandbox.answer_delay:
+                self.sandbox.stopping.wait(self.sandbox.answer_delay)
+            self._carry_out(outcome)
         else:
             rejection = Reject(404, "NOT_FOUND", "WeChat Pay v3 paths start with /v3/")
             headers = {"Content-Type": JSON_TYPE, "Request-ID": request_id()}

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import notifications
+from . import notifications, refunds
 from .answers import JSON_TYPE, request_id
 from .bill_files import BillChange
 from .crypto import Certificate
@@ -50,6 +50,8 @@ from .state import (
     next_number,
 )
 
+__all__ = ["SETTINGS", "Sandbox"]
+
 #: The knobs :meth:`Sandbox.configure` and ``/sandbox/settings`` can turn.
 SETTINGS = (
     "recording",
@@ -60,6 +62,7 @@ SETTINGS = (
     "time_factor",
     "delivery_timeout",
     "public_key_share",
+    "answer_delay",
 )
 
 
@@ -71,6 +74,8 @@ def _check(**settings: Any) -> None:
         raise ValueError(f"refund_outcome is one of {', '.join(REFUND_OUTCOMES)}")
     if settings.get("time_factor", 1) <= 0:
         raise ValueError("time_factor must be positive")
+    if not 0 <= settings.get("answer_delay", 0) <= 60:
+        raise ValueError("answer_delay is 0 to 60 seconds")
 
 
 class Sandbox:
@@ -118,6 +123,9 @@ class Sandbox:
         #: Copies of each notification (duplicates), and a delay before the first.
         self.notification_copies = 1
         self.notification_delay = 0.0
+        #: Real seconds before each API answer: the network and WeChat Pay's own time
+        #: (not compressed by time_factor), for benchmarks and overlap tests.
+        self.answer_delay = 0.0
         self._defaults = self.settings()
         self._timers: list[threading.Timer] = []
         self.stopping = threading.Event()
@@ -351,6 +359,36 @@ class Sandbox:
         return self.pay(success=False, **lookup)
 
     # --- refunds ---------------------------------------------------------------------------------
+
+    def console_refund(
+        self,
+        amount: int,
+        *,
+        out_refund_no: str | None = None,
+        reason: str = "",
+        **lookup: str,
+    ) -> Refund:
+        """A refund made by hand in the merchant console (商户平台), without any API call:
+        the merchant's software first hears of it from the notification (sent to the
+        refund URL set on the merchant platform, or the order's notify_url without one).
+        """
+        payable = self.find_order(**lookup)
+        if isinstance(payable, CombineOrder):
+            raise LookupError("refund a sub-order of a combine payment by its out_trade_no")
+        with self.store.lock:
+            merchant = self.store.merchants[payable.mchid]
+            refund = refunds.open_refund(
+                self,
+                payable,
+                mchid=payable.mchid,
+                sub_mchid=payable.key[1],
+                out_refund_no=out_refund_no or f"CONSOLE{next_number():012d}",
+                amount=amount,
+                notify_url=merchant.refund_notify_url or payable.notify_url,
+                request={"reason": reason, "made_in": "merchant console"},
+            )
+        self.schedule_refund(refund)
+        return refund
 
     def schedule_refund(self, refund: Refund) -> None:
         """Finish a new refund after ``refund_delay`` simulated seconds."""

@@ -18,6 +18,24 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 if TYPE_CHECKING:
     from .bill_files import BillChange
 
+__all__ = [
+    "BEIJING",
+    "LOOKUPS",
+    "REQUEST_LOG_SIZE",
+    "Attempt",
+    "BillFile",
+    "CombineOrder",
+    "Delivery",
+    "Merchant",
+    "Order",
+    "Payable",
+    "Refund",
+    "Store",
+    "next_number",
+    "now_beijing",
+    "rfc3339",
+]
+
 BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 #: How many requests the log keeps: enough for any test, bounded for a long-running server.
 REQUEST_LOG_SIZE = 10_000

@@ -10,9 +10,24 @@ import hashlib
 import json
 import secrets
 from email.message import Message
+from typing import TYPE_CHECKING
 
 from .answers import Answer, Reject, param_error
 from .call import Call, Part, Upload
+from .crypto import oaep_open
+from .state import next_number, now_beijing, rfc3339
+
+if TYPE_CHECKING:
+    from .simulator import Sandbox
+
+__all__ = [
+    "MEDIA_ENDPOINTS",
+    "bank_package_task",
+    "check_upload",
+    "media_upload",
+    "parse_multipart",
+    "split_upload",
+]
 
 #: Paths that take an upload, and the field their answer names it by.
 MEDIA_ENDPOINTS = {
@@ -105,3 +120,44 @@ def media_upload(call: Call, base_url: str) -> Answer:
     if MEDIA_ENDPOINTS[call.path] == "media_url":
         return Answer(data={"media_url": f"{base_url}/sandbox/media/{media_id}"})
     return Answer(data={"media_id": media_id})
+
+
+def bank_package_task(sb: Sandbox, call: Call) -> Answer:
+    """导入定向用户协议号: a TXT/CSV file of protocol numbers, one a line, each line an
+    OAEP ciphertext under the key ``Wechatpay-Serial`` names; ``bank_type`` in the meta."""
+    if call.upload is None:
+        raise Reject(400, "PARAM_ERROR", "上传接口需使用multipart/form-data")
+    meta = json.loads(call.parts["meta"].content)
+    if not meta.get("bank_type"):
+        raise param_error("/meta/bank_type", "bank_type is required")
+    serial = call.header("wechatpay-serial")
+    key = sb.keys.decryption_key(call.caller, serial) if serial else None
+    if key is None:
+        raise Reject(
+            400,
+            "PARAM_ERROR",
+            "协议号需用平台证书或微信支付公钥加密，并在请求头Wechatpay-Serial指明",
+            {"field": "Wechatpay-Serial", "location": "header", "value": serial},
+        )
+    lines = [line for line in call.parts["file"].content.split(b"\n") if line.strip()]
+    if not lines:
+        raise param_error("file", "the file has no protocol numbers")
+    for number, line in enumerate(lines, 1):
+        try:
+            call.decrypted[f"/file/{number}"] = oaep_open(key, line.strip().decode())
+        except ValueError:
+            raise Reject(
+                400, "PARAM_ERROR", "平台私钥解密失败", {"field": f"file line {number}"}
+            ) from None
+    now = rfc3339(now_beijing())
+    return Answer(
+        data={
+            "task_id": str(next_number()),
+            "package_id": call.params["package_id"],
+            "filename": call.upload.filename,
+            "bank_type": meta["bank_type"],
+            "create_time": now,
+            "update_time": now,
+            "status": "PROCESSING",
+        }
+    )

@@ -38,7 +38,7 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     if trade_type not in TRADE_TYPES:
         trade_type = "NATIVE"
     try:
-        order = services.create_order(
+        order = services.create_order(services.OrderRequest(
             merchant=get_merchant(),
             trade_type=trade_type,
             amount=product.price,
@@ -46,7 +46,7 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
             openid=DEMO_OPENID if trade_type == "JSAPI" else None,
             payer_client_ip=request.META.get("REMOTE_ADDR") if trade_type == "H5" else None,
             user=request.user if request.user.is_authenticated else None,
-        )
+        ))
     except (WeChatPayError, WeChatPayServiceError) as exc:
         return render(request, "shop/error.html", {"error": exc}, status=502)
     Purchase.objects.get_or_create(order=order, defaults={"product": product.slug})

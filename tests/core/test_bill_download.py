@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 
 from django_wechatpay.core.bill_download import fetch_trade_bill
-from django_wechatpay.core.bills import BillHashMismatch
 from django_wechatpay.core.client import WeChatPayClient
+from django_wechatpay.core.errors import BillHashMismatch
 from django_wechatpay.core.verifier import InMemoryCertificateStore, PlatformCertificate
 from tests.conftest import APIV3_KEY, MCHID, VECTORS
 from tests.core.gateway import FakeGateway, Reply

@@ -16,10 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from django_wechatpay.core.beijing import BEIJING_TZ
 from django_wechatpay.core.bills import (
-    BEIJING_TZ,
-    BillFormatError,
-    BillHashMismatch,
     FlowDirection,
     FundFlowSummary,
     TradeBillSummary,
@@ -27,7 +25,7 @@ from django_wechatpay.core.bills import (
     parse_fundflow_bill,
     parse_trade_bill,
 )
-from django_wechatpay.core.errors import WeChatPayError
+from django_wechatpay.core.errors import BillFormatError, BillHashMismatch, WeChatPayError
 from tests.conftest import VECTORS
 
 FIXTURE = (VECTORS / "php_sdk_fixture_bill.ALL.csv").read_bytes()

@@ -362,7 +362,6 @@ def test_both_mode_accepts_either(gateway, merchant_keys, store, wechatpay_publi
         api_base=gateway.base_url,
         certificate_store=store,
         public_key=WeChatPayPublicKey.load(PUBLIC_KEY_ID, wechatpay_public_keys.public_pem),
-        verification="both",
     )
     gateway.then(Reply(), Reply(signer=wechatpay_public_keys, serial=PUBLIC_KEY_ID))
     client.get("/v3/a")

@@ -10,13 +10,18 @@ import pytest
 from wechatpayv3 import core as v3core
 from wechatpayv3 import utils as v3
 
-from django_wechatpay.core import errors
+from django_wechatpay.core import (
+    CertificateVerifier,
+    InMemoryCertificateStore,
+    PlatformCertificate,
+    Verifier,
+    errors,
+)
 from django_wechatpay.core.crypto import aead_encrypt, oaep_decrypt, oaep_encrypt, rsa_sign
 from django_wechatpay.core.invoke import jsapi_invoke_params
 from django_wechatpay.core.keys import load_certificate, load_private_key
 from django_wechatpay.core.notifications import parse_notification
 from django_wechatpay.core.signing import Signer, request_message, response_message
-from django_wechatpay.core.verifier import InMemoryCertificateStore, PlatformCertificate, Verifier
 from tests.conftest import APIV3_KEY, APPID, MCHID
 from tests.notify_factory import build_notification
 
@@ -37,7 +42,7 @@ def their_core(tmp_path, merchant_keys, platform_keys) -> v3core.Core:
 
 @pytest.fixture
 def our_verifier(platform_keys) -> Verifier:
-    return Verifier(
+    return CertificateVerifier(
         InMemoryCertificateStore([PlatformCertificate.from_pem(platform_keys.cert_pem)])
     )
 

@@ -11,9 +11,13 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from django_wechatpay.core import errors
+from django_wechatpay.core import (
+    CertificateVerifier,
+    InMemoryCertificateStore,
+    PlatformCertificate,
+    errors,
+)
 from django_wechatpay.core.notifications import parse_notification
-from django_wechatpay.core.verifier import InMemoryCertificateStore, PlatformCertificate, Verifier
 from tests.conftest import APIV3_KEY
 from tests.notify_factory import build_notification
 from tests.pki import KeyPair
@@ -27,7 +31,9 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 PLATFORM = KeyPair.generate("fuzz platform")
-VERIFIER = Verifier(InMemoryCertificateStore([PlatformCertificate.from_pem(PLATFORM.cert_pem)]))
+VERIFIER = CertificateVerifier(
+    InMemoryCertificateStore([PlatformCertificate.from_pem(PLATFORM.cert_pem)])
+)
 RESOURCE = {
     "mchid": "1230000109",
     "out_trade_no": "F1",

@@ -7,18 +7,22 @@ import time
 
 import pytest
 
-from django_wechatpay.core import errors
-from django_wechatpay.core.notifications import parse_notification
-from django_wechatpay.core.verifier import (
+from django_wechatpay.core import (
+    CertificateVerifier,
+    CombinedVerifier,
     InMemoryCertificateStore,
     PlatformCertificate,
+    PublicKeyVerifier,
     Verifier,
     WeChatPayPublicKey,
+    errors,
 )
+from django_wechatpay.core.notifications import parse_notification
 from tests.conftest import APIV3_KEY, PUBLIC_KEY_ID
 from tests.notify_factory import build_notification, encrypt_resource, sign_notification
 
-NOW = 1_700_000_000
+# Inside the validity of the session's freshly made certificates.
+NOW = int(time.time())
 TRANSACTION = {
     "mchid": "1230000109",
     "appid": "wxd678efh567hg6787",
@@ -32,11 +36,23 @@ TRANSACTION = {
 
 @pytest.fixture
 def verifier(platform_keys, wechatpay_public_keys) -> Verifier:
-    return Verifier(
-        InMemoryCertificateStore([PlatformCertificate.from_pem(platform_keys.cert_pem)]),
-        public_key=WeChatPayPublicKey.load(PUBLIC_KEY_ID, wechatpay_public_keys.public_pem),
-        clock=lambda: NOW,
+    return CombinedVerifier(
+        PublicKeyVerifier(WeChatPayPublicKey.load(PUBLIC_KEY_ID, wechatpay_public_keys.public_pem)),
+        CertificateVerifier(
+            InMemoryCertificateStore([PlatformCertificate.from_pem(platform_keys.cert_pem)]),
+            clock=lambda: NOW,
+        ),
     )
+
+
+class Downloads:
+    """A certificate downloader that does what the test says."""
+
+    def __init__(self, action):
+        self.action = action
+
+    def download(self, trusted=()):
+        return self.action() or []
 
 
 @pytest.fixture
@@ -248,8 +264,11 @@ def test_unknown_serial_triggers_one_refresh_per_interval(genuine, platform_keys
     calls = []
     clock = [float(NOW)]
     store = InMemoryCertificateStore()
-    verifier = Verifier(
-        store, refresher=lambda: calls.append(1), refresh_interval=60, clock=lambda: clock[0]
+    verifier = CertificateVerifier(
+        store,
+        downloader=Downloads(lambda: calls.append(1)),
+        refresh_interval=60,
+        clock=lambda: clock[0],
     )
     for _ in range(5):
         with pytest.raises(errors.UnknownSerialError):
@@ -270,7 +289,9 @@ def test_a_failed_refresh_leaves_the_serial_unknown(genuine, caplog):
     def refresher():
         raise errors.NetworkError("connection refused")
 
-    verifier = Verifier(InMemoryCertificateStore(), refresher=refresher, clock=lambda: NOW)
+    verifier = CertificateVerifier(
+        InMemoryCertificateStore(), downloader=Downloads(refresher), clock=lambda: NOW
+    )
     with pytest.raises(errors.UnknownSerialError):
         parse(headers, body, verifier)
     assert "certificate refresh failed: connection refused" in caplog.text
@@ -279,9 +300,9 @@ def test_a_failed_refresh_leaves_the_serial_unknown(genuine, caplog):
 def test_refresh_finds_rotated_certificate(genuine, platform_keys):
     headers, body = genuine
     store = InMemoryCertificateStore()
-    verifier = Verifier(
+    verifier = CertificateVerifier(
         store,
-        refresher=lambda: store.save([PlatformCertificate.from_pem(platform_keys.cert_pem)]),
+        downloader=Downloads(lambda: [PlatformCertificate.from_pem(platform_keys.cert_pem)]),
         clock=lambda: NOW,
     )
     assert parse(headers, body, verifier).resource == TRANSACTION
@@ -290,7 +311,7 @@ def test_refresh_finds_rotated_certificate(genuine, platform_keys):
 def test_expired_certificate_is_not_trusted(genuine, platform_keys):
     headers, body = genuine
     cert = PlatformCertificate.from_pem(platform_keys.cert_pem)
-    verifier = Verifier(
+    verifier = CertificateVerifier(
         InMemoryCertificateStore([cert]), clock=lambda: cert.expire_time.timestamp() + 1
     )
     headers["Wechatpay-Timestamp"] = str(int(cert.expire_time.timestamp()) + 1)
@@ -300,10 +321,8 @@ def test_expired_certificate_is_not_trusted(genuine, platform_keys):
 
 def test_public_key_only_mode_ignores_certificates(genuine, platform_keys, wechatpay_public_keys):
     headers, body = genuine
-    verifier = Verifier(
-        InMemoryCertificateStore([PlatformCertificate.from_pem(platform_keys.cert_pem)]),
-        public_key=WeChatPayPublicKey.load(PUBLIC_KEY_ID, wechatpay_public_keys.public_pem),
-        use_certificates=False,
+    verifier = PublicKeyVerifier(
+        WeChatPayPublicKey.load(PUBLIC_KEY_ID, wechatpay_public_keys.public_pem),
         clock=lambda: NOW,
     )
     with pytest.raises(errors.UnknownSerialError):
@@ -312,7 +331,7 @@ def test_public_key_only_mode_ignores_certificates(genuine, platform_keys, wecha
 
 def test_real_clock_default(platform_keys):
     headers, body = build_notification(platform_keys, platform_keys.serial, APIV3_KEY, TRANSACTION)
-    verifier = Verifier(
+    verifier = CertificateVerifier(
         InMemoryCertificateStore([PlatformCertificate.from_pem(platform_keys.cert_pem)])
     )
     assert abs(int(headers["Wechatpay-Timestamp"]) - time.time()) < 5

@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 
 from django_wechatpay.core import errors
+from django_wechatpay.core.certificates import (
+    InMemoryCertificateStore,
+    PlatformCertificate,
+    decrypt_certificates,
+)
 from django_wechatpay.core.crypto import (
     aead_decrypt,
     aead_encrypt,
@@ -24,12 +29,7 @@ from django_wechatpay.core.signing import (
     request_message,
     response_message,
 )
-from django_wechatpay.core.verifier import (
-    InMemoryCertificateStore,
-    PlatformCertificate,
-    Verifier,
-    decrypt_certificates,
-)
+from django_wechatpay.core.verifier import CertificateVerifier, Verifier
 
 GO_SIGNATURE_OF_SOURCE = (
     "BKyAfU4iMCuvXMXS0Wzam3V/cnxZ+JaqigPM5OhljS2iOT95OO6Fsuml2JkFANJU9K6q9bLlDhPXuoVz+pp4hAm6"
@@ -185,7 +185,7 @@ def _go_verifier(vectors_dir: Path, clock_value: float) -> Verifier:
     cert = PlatformCertificate.from_pem(
         (vectors_dir / "go_sdk_test_cert_D7CE59D1F522D701.pem").read_text()
     )
-    return Verifier(InMemoryCertificateStore([cert]), clock=lambda: clock_value)
+    return CertificateVerifier(InMemoryCertificateStore([cert]), clock=lambda: clock_value)
 
 
 def test_go_sdk_notification_signature(vectors_dir: Path):

@@ -87,7 +87,9 @@ def test_worker_and_beat_recover_a_lost_notification(
             "POLL_GRACE_SECONDS": 0,
         }
         order = services.create_order(
-            merchant=get_merchant(), trade_type="NATIVE", amount=100, description="x"
+            services.OrderRequest(
+                merchant=get_merchant(), trade_type="NATIVE", amount=100, description="x"
+            )
         )
         wechatpay_sandbox.pay(code_url=order.code_url)
 

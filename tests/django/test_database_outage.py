@@ -59,7 +59,9 @@ def database_down() -> Iterator[None]:
 def test_notification_during_an_outage_is_processed_after_recovery(
     shop, wechatpay_sandbox, recorder
 ):
-    order = services.create_order(merchant=shop, trade_type="NATIVE", amount=100, description="x")
+    order = services.create_order(
+        services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=100, description="x")
+    )
     wechatpay_sandbox.hold_notifications()
     wechatpay_sandbox.pay(code_url=order.code_url)
 

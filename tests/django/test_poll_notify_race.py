@@ -32,7 +32,7 @@ def shop(transactional_db, wechatpay_settings, live_server, settings):
 
 def test_poll_and_notification_race_to_one_signal(shop, wechatpay_sandbox, recorder):
     order = services.create_order(
-        merchant=shop, trade_type="NATIVE", amount=100, description="QQ公仔"
+        services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=100, description="QQ公仔")
     )
     wechatpay_sandbox.hold_notifications()
     wechatpay_sandbox.pay(code_url=order.code_url)

@@ -7,9 +7,10 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from django_wechatpay.checks import check_settings
-from django_wechatpay.conf import resolve_secret, wechatpay_settings
+from django_wechatpay.conf import app_settings, resolve_secret
+from django_wechatpay.exceptions import SecretUnreadable
 from django_wechatpay.models import Merchant
-from django_wechatpay.secrets import SecretUnreadable, decrypt_secret, encrypt_secret
+from django_wechatpay.stored_secrets import decrypt_secret, encrypt_secret
 from tests.conftest import APIV3_KEY
 
 
@@ -19,10 +20,10 @@ def ids(messages) -> set[str]:
 
 def test_settings_are_read_lazily():
     with override_settings(WECHATPAY={"NOTIFY_MAX_BODY_BYTES": 10}):
-        assert wechatpay_settings.NOTIFY_MAX_BODY_BYTES == 10
-    assert wechatpay_settings.NOTIFY_MAX_BODY_BYTES == 64 * 1024
+        assert app_settings.NOTIFY_MAX_BODY_BYTES == 10
+    assert app_settings.NOTIFY_MAX_BODY_BYTES == 64 * 1024
     with pytest.raises(AttributeError):
-        wechatpay_settings.NO_SUCH_SETTING  # noqa: B018
+        app_settings.NO_SUCH_SETTING  # noqa: B018
 
 
 def test_secret_references(tmp_path, monkeypatch):
@@ -131,3 +132,18 @@ def test_sqlite_without_immediate_transactions_is_warned(settings):
         "shop": {**file_db, "OPTIONS": {"transaction_mode": "IMMEDIATE"}},
     }
     assert "wechatpay.W004" not in {m.id for m in check_settings()}
+
+
+def test_unknown_and_retired_top_level_keys_are_errors(settings):
+    from django_wechatpay.checks import check_settings
+
+    settings.WECHATPAY = {
+        **settings.WECHATPAY,
+        "NOTIFY_ASYNCH": True,
+        "PROPAGATE_RECEIVER_ERRORS": True,
+    }
+    errors = {m.msg: m for m in check_settings() if m.id == "wechatpay.E009"}
+    typo = errors["WECHATPAY['NOTIFY_ASYNCH'] is not a django-wechatpay setting"]
+    assert typo.hint == "Did you mean 'NOTIFY_ASYNC'?"
+    retired = errors["WECHATPAY['PROPAGATE_RECEIVER_ERRORS'] is not a django-wechatpay setting"]
+    assert "RAISE_RECEIVER_ERRORS" in retired.hint

@@ -11,6 +11,7 @@ from django.db import connection
 
 from django_wechatpay import services
 from django_wechatpay.core.errors import NetworkError
+from django_wechatpay.core.results import RefundReport, Transaction
 from django_wechatpay.exceptions import RefundNotAllowed, UnknownOrder
 from django_wechatpay.merchants import reset_clients
 from django_wechatpay.models import Order, Refund
@@ -19,7 +20,7 @@ from tests.django.conftest import transaction_resource
 
 def apply(order, **overrides):
     return services.apply_transaction(
-        order.merchant, transaction_resource(order, **overrides), source="test"
+        order.merchant, Transaction.parse(transaction_resource(order, **overrides)), source="test"
     )
 
 
@@ -66,12 +67,72 @@ def test_illegal_transition_is_flagged(make_order, recorder):
 def test_unknown_order(merchant):
     with pytest.raises(UnknownOrder):
         services.apply_transaction(
-            merchant, {"out_trade_no": "nope", "trade_state": "SUCCESS"}, source="test"
+            merchant,
+            Transaction.parse({"out_trade_no": "nope", "trade_state": "SUCCESS"}),
+            source="test",
         )
     with pytest.raises(UnknownOrder):
         services.apply_transaction(
-            merchant, {"out_trade_no": "x", "trade_state": "PAID?"}, source="test"
+            merchant,
+            Transaction.parse({"out_trade_no": "x", "trade_state": "PAID?"}),
+            source="test",
         )
+
+
+@pytest.mark.parametrize(
+    ("missing", "problem"),
+    [("mchid", "mchid"), ("appid", "appid"), ("amount", "amount.total")],
+)
+def test_a_payment_report_missing_what_it_must_name_pays_nothing(
+    make_order, recorder, missing, problem
+):
+    """What WeChat Pay did not say cannot be taken as agreeing with our record."""
+    order = make_order()
+    resource = transaction_resource(order)
+    del resource[missing]
+    _, applied = services.apply_transaction(
+        order.merchant, Transaction.parse(resource), source="test"
+    )
+    order.refresh_from_db()
+    assert applied.flagged
+    assert f"{problem} is missing" in order.flag_reason
+    assert order.state == "NOTPAY"
+    assert recorder.names() == []
+
+
+@pytest.mark.parametrize(("current", "reported"), [("SUCCESS", "NOTPAY"), ("REFUND", "SUCCESS")])
+def test_a_stale_report_changes_nothing_and_is_not_flagged(make_order, recorder, current, reported):
+    """A query answer older than the notification that moved the order on."""
+    order = make_order(state=current)
+    _, applied = apply(order, trade_state=reported)
+    order.refresh_from_db()
+    assert not applied.changed
+    assert not applied.flagged
+    assert (order.state, order.flagged) == (current, False)
+    assert recorder.names() == []
+
+
+def test_the_refund_answer_after_its_notification_is_stale(make_order, recorder):
+    """The refund-create answer (PROCESSING) arriving after the SUCCESS notification."""
+    order = make_order(state="SUCCESS")
+    refund = Refund.objects.create(
+        order=order, merchant=order.merchant, out_refund_no="R-late", amount=100
+    )
+    report = {
+        "out_refund_no": "R-late",
+        "out_trade_no": order.out_trade_no,
+        "refund_id": "50000000382019052709732678859",
+        "amount": {"refund": 100, "total": 100, "currency": "CNY"},
+    }
+    success = RefundReport.parse({**report, "refund_status": "SUCCESS"})
+    processing = RefundReport.parse({**report, "status": "PROCESSING"})
+    services.apply_refund(order.merchant, success, source="notification")
+    _, applied = services.apply_refund(order.merchant, processing, source="refund")
+    refund.refresh_from_db()
+    order.refresh_from_db()
+    assert (refund.status, refund.flagged, order.state) == ("SUCCESS", False, "REFUND")
+    assert not applied.changed
+    assert recorder.names() == ["refund_succeeded"]
 
 
 def test_refund_of_unpaid_order_is_refused(make_order):

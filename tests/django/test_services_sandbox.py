@@ -54,12 +54,14 @@ def verify_with(credentials, message: bytes, signature: str) -> bool:
 @pytest.mark.parametrize("trade_type", ["NATIVE", "JSAPI", "MINIPROGRAM", "APP", "H5"])
 def test_create_order_for_every_trade_type(shop, wechatpay_merchant, trade_type):
     order = services.create_order(
-        merchant=shop,
-        trade_type=trade_type,
-        amount=100,
-        description="QQ公仔",
-        openid=OPENID if trade_type in ("JSAPI", "MINIPROGRAM") else None,
-        payer_client_ip="127.0.0.1",
+        services.OrderRequest(
+            merchant=shop,
+            trade_type=trade_type,
+            amount=100,
+            description="QQ公仔",
+            openid=OPENID if trade_type in ("JSAPI", "MINIPROGRAM") else None,
+            payer_client_ip="127.0.0.1",
+        )
     )
     params = services.invoke_parameters(order)
     if trade_type == "NATIVE":
@@ -95,13 +97,15 @@ def test_partner_orders(transactional_db, wechatpay_sandbox, settings, live_serv
     sub = creds.sub_mchids[0]
     for trade_type in ("NATIVE", "JSAPI", "APP", "H5"):
         order = services.create_order(
-            merchant=merchant,
-            trade_type=trade_type,
-            amount=5,
-            description="x",
-            sub_mchid=sub,
-            openid=OPENID if trade_type == "JSAPI" else None,
-            payer_client_ip="127.0.0.1",
+            services.OrderRequest(
+                merchant=merchant,
+                trade_type=trade_type,
+                amount=5,
+                description="x",
+                sub_mchid=sub,
+                openid=OPENID if trade_type == "JSAPI" else None,
+                payer_client_ip="127.0.0.1",
+            )
         )
         assert order.prepay_id or order.code_url or order.h5_url
         if trade_type == "JSAPI":
@@ -119,44 +123,66 @@ def test_partner_orders(transactional_db, wechatpay_sandbox, settings, live_serv
             )
             assert verify_with(creds, message.encode(), params["sign"])
     order = services.create_order(
-        merchant=merchant, trade_type="NATIVE", amount=7, description="x", sub_mchid=sub
+        services.OrderRequest(
+            merchant=merchant, trade_type="NATIVE", amount=7, description="x", sub_mchid=sub
+        )
     )
     wechatpay_sandbox.pay(code_url=order.code_url)
     assert services.sync_order(order).state == "SUCCESS"
     with pytest.raises(InvalidOrderRequest, match="sub_mchid"):
-        services.create_order(merchant=merchant, trade_type="NATIVE", amount=1, description="x")
+        services.create_order(
+            services.OrderRequest(merchant=merchant, trade_type="NATIVE", amount=1, description="x")
+        )
 
 
 def test_validation_before_any_call(shop, wechatpay_sandbox):
     with pytest.raises(InvalidOrderRequest, match="openid"):
-        services.create_order(merchant=shop, trade_type="JSAPI", amount=1, description="x")
+        services.create_order(
+            services.OrderRequest(merchant=shop, trade_type="JSAPI", amount=1, description="x")
+        )
     with pytest.raises(InvalidOrderRequest, match="amount"):
-        services.create_order(merchant=shop, trade_type="NATIVE", amount=0, description="x")
+        services.create_order(
+            services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=0, description="x")
+        )
     with pytest.raises(InvalidOrderRequest, match="appid"):
         services.create_order(
-            merchant=shop, trade_type="NATIVE", amount=1, description="x", appid="wxother"
+            services.OrderRequest(
+                merchant=shop, trade_type="NATIVE", amount=1, description="x", appid="wxother"
+            )
         )
     assert wechatpay_sandbox.snapshot()["requests"] == []
 
 
 def test_create_order_is_idempotent(shop):
     first = services.create_order(
-        merchant=shop, trade_type="NATIVE", amount=1, description="x", out_trade_no="IDEM0001"
+        services.OrderRequest(
+            merchant=shop, trade_type="NATIVE", amount=1, description="x", out_trade_no="IDEM0001"
+        )
     )
     again = services.create_order(
-        merchant=shop, trade_type="NATIVE", amount=1, description="x", out_trade_no="IDEM0001"
+        services.OrderRequest(
+            merchant=shop, trade_type="NATIVE", amount=1, description="x", out_trade_no="IDEM0001"
+        )
     )
     assert first.pk == again.pk
     assert first.code_url == again.code_url
     with pytest.raises(OrderConflict):
         services.create_order(
-            merchant=shop, trade_type="NATIVE", amount=2, description="x", out_trade_no="IDEM0001"
+            services.OrderRequest(
+                merchant=shop,
+                trade_type="NATIVE",
+                amount=2,
+                description="x",
+                out_trade_no="IDEM0001",
+            )
         )
 
 
 def test_paid_end_to_end_with_redelivery(shop, wechatpay_sandbox, recorder):
     wechatpay_sandbox.notification_copies = 3  # WeChat Pay sometimes delivers twice
-    order = services.create_order(merchant=shop, trade_type="NATIVE", amount=100, description="x")
+    order = services.create_order(
+        services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=100, description="x")
+    )
     wechatpay_sandbox.pay(code_url=order.code_url)
     wechatpay_sandbox.wait_for_deliveries(3)
     order.refresh_from_db()
@@ -166,12 +192,16 @@ def test_paid_end_to_end_with_redelivery(shop, wechatpay_sandbox, recorder):
 
 
 def test_close_and_sync(shop, wechatpay_sandbox):
-    order = services.create_order(merchant=shop, trade_type="NATIVE", amount=1, description="x")
+    order = services.create_order(
+        services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=1, description="x")
+    )
     assert services.sync_order(order).state == "NOTPAY"
     assert services.close_order(order).state == "CLOSED"
     with pytest.raises(ClosingNotAllowed):
         services.close_order(order)
-    paid = services.create_order(merchant=shop, trade_type="NATIVE", amount=1, description="x")
+    paid = services.create_order(
+        services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=1, description="x")
+    )
     wechatpay_sandbox.pay(code_url=paid.code_url)
     wechatpay_sandbox.wait_for_deliveries(1)
     paid.refresh_from_db()
@@ -180,7 +210,9 @@ def test_close_and_sync(shop, wechatpay_sandbox):
 
 
 def test_refunds(shop, wechatpay_sandbox, recorder):
-    order = services.create_order(merchant=shop, trade_type="NATIVE", amount=100, description="x")
+    order = services.create_order(
+        services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=100, description="x")
+    )
     wechatpay_sandbox.pay(code_url=order.code_url)
     wechatpay_sandbox.wait_for_deliveries(1)
     order.refresh_from_db()
@@ -201,7 +233,9 @@ def test_refunds(shop, wechatpay_sandbox, recorder):
 def test_refund_refused_by_wechat_pay_is_failed_and_releases_the_amount(
     shop, wechatpay_sandbox, wechatpay_merchant
 ):
-    order = services.create_order(merchant=shop, trade_type="NATIVE", amount=100, description="x")
+    order = services.create_order(
+        services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=100, description="x")
+    )
     wechatpay_sandbox.pay(code_url=order.code_url)
     wechatpay_sandbox.wait_for_deliveries(1)
     order.refresh_from_db()
@@ -231,7 +265,7 @@ def test_missed_notification_is_recovered_by_polling(shop, wechatpay_sandbox, se
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
         settings.WECHATPAY = {**settings.WECHATPAY, "NOTIFY_BASE_URL": dead}
         order = services.create_order(
-            merchant=shop, trade_type="NATIVE", amount=100, description="x"
+            services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=100, description="x")
         )
         wechatpay_sandbox.pay(code_url=order.code_url)
         wechatpay_sandbox.wait_for(lambda: len(wechatpay_sandbox.deliveries()[0].attempts) >= 1)
@@ -247,11 +281,13 @@ def test_missed_notification_is_recovered_by_polling(shop, wechatpay_sandbox, se
 
 def test_polling_closes_expired_orders_and_finishes_refunds(shop, wechatpay_sandbox):
     expired = services.create_order(
-        merchant=shop,
-        trade_type="NATIVE",
-        amount=1,
-        description="x",
-        time_expire=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1),
+        services.OrderRequest(
+            merchant=shop,
+            trade_type="NATIVE",
+            amount=1,
+            description="x",
+            time_expire=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1),
+        )
     )
     type(expired).objects.filter(pk=expired.pk).update(
         time_expire=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
@@ -261,7 +297,9 @@ def test_polling_closes_expired_orders_and_finishes_refunds(shop, wechatpay_sand
     assert expired.state == "CLOSED"
 
     wechatpay_sandbox.refund_delay = 3600  # WeChat Pay still processing
-    order = services.create_order(merchant=shop, trade_type="NATIVE", amount=10, description="x")
+    order = services.create_order(
+        services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=10, description="x")
+    )
     wechatpay_sandbox.pay(code_url=order.code_url)
     wechatpay_sandbox.wait_for_deliveries(1)
     order.refresh_from_db()
@@ -285,7 +323,7 @@ def test_rotate_certificates(shop, wechatpay_sandbox):
 def test_reconciliation_finds_every_kind_and_heals(shop, wechatpay_sandbox, settings, recorder):
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
     matched = services.create_order(
-        merchant=shop, trade_type="NATIVE", amount=100, description="ok"
+        services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=100, description="ok")
     )
     wechatpay_sandbox.pay(code_url=matched.code_url)
     with socket.socket() as s:
@@ -295,13 +333,15 @@ def test_reconciliation_finds_every_kind_and_heals(shop, wechatpay_sandbox, sett
             "NOTIFY_BASE_URL": f"http://127.0.0.1:{s.getsockname()[1]}",
         }
         unnotified = services.create_order(
-            merchant=shop, trade_type="NATIVE", amount=200, description="heal me"
+            services.OrderRequest(
+                merchant=shop, trade_type="NATIVE", amount=200, description="heal me"
+            )
         )
         wechatpay_sandbox.pay(code_url=unnotified.code_url)
     wechatpay_sandbox.wait_for_deliveries(1)
     # Paid here but WeChat Pay has no record of it in the bill:
     ghost = services.create_order(
-        merchant=shop, trade_type="NATIVE", amount=300, description="ghost"
+        services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=300, description="ghost")
     )
     type(ghost).objects.filter(pk=ghost.pk).update(
         state="SUCCESS", success_time=dt.datetime.now(dt.timezone.utc)
@@ -338,7 +378,9 @@ def test_reconciliation_finds_every_kind_and_heals(shop, wechatpay_sandbox, sett
     ]
     wechatpay_sandbox.add_bill_row(row)
     mismatch = services.create_order(
-        merchant=shop, trade_type="NATIVE", amount=400, description="mismatch"
+        services.OrderRequest(
+            merchant=shop, trade_type="NATIVE", amount=400, description="mismatch"
+        )
     )
     wechatpay_sandbox.add_bill_row(
         [*row[:6], mismatch.out_trade_no, *row[7:12], "4.01", *row[13:24], "4.01", *row[25:]]
@@ -367,7 +409,9 @@ def test_reconciliation_finds_every_kind_and_heals(shop, wechatpay_sandbox, sett
 def test_connection_errors_are_typed(shop, wechatpay_sandbox):
     wechatpay_sandbox.add_fault("server_error", path="/v3/pay/transactions/native", times=10)
     with pytest.raises(ServerError) as info:
-        services.create_order(merchant=shop, trade_type="NATIVE", amount=1, description="x")
+        services.create_order(
+            services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=1, description="x")
+        )
     assert info.value.retryable
     assert info.value.code == "SYSTEM_ERROR"
     order = shop.orders.get()

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from django_wechatpay.core import errors
+from django_wechatpay.core import InMemoryCertificateStore, errors
 from django_wechatpay.core.client import WeChatPayClient
 from django_wechatpay.core.verifier import WeChatPayPublicKey
 from tests.sandbox.raw import NOWHERE
@@ -44,7 +44,9 @@ def test_client_in_every_verification_mode(wechatpay_sandbox, mode):
         if mode != "certificate"
         else None
     )
-    client = client_for(wechatpay_sandbox, m, public_key=public_key, verification=mode)
+    # Both: a public key and a certificate store to keep certificates in.
+    store = {"certificate_store": InMemoryCertificateStore()} if mode == "both" else {}
+    client = client_for(wechatpay_sandbox, m, public_key=public_key, **store)
     code_url = client.post(
         "/v3/pay/transactions/native", json=order_body(m, "MODE0001"), idempotent=True
     )["code_url"]

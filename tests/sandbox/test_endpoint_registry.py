@@ -3,9 +3,13 @@ against the simulator; what arrived is read back from the simulator's request lo
 
 The expectations are built here from the protocol, not from the client's code: a path
 parameter appears percent-encoded exactly once, a query parameter survives the round trip
-through ``parse_qs``, a sensitive field arrives as an OAEP ciphertext that the simulator
-opens to the plaintext we gave (with ``Wechatpay-Serial`` set), an upload's file matches
-the sha256 of its signed meta, and a call with no body fields sends no body at all.
+through ``parse_qs`` (after the URL's own query, for a URL WeChat Pay handed out), a
+sensitive field arrives as an OAEP ciphertext that the simulator opens to the plaintext
+we gave (with ``Wechatpay-Serial`` set), an upload's file matches the digest of its signed
+meta, a call with no body fields sends no body at all, and only the routes WeChat Pay
+asks to be fetched unsigned go without ``Authorization``.
+
+File routes are called with ``client.call_binary``, the rest with ``client.call``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+import requests
 
 from django_wechatpay.core import errors
 from django_wechatpay.core.client import WeChatPayClient
@@ -25,6 +30,10 @@ from django_wechatpay.core.endpoints import ENDPOINTS, Endpoint, Route, endpoint
 
 PNG = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(48)
 NOTIFY_URL = "https://shop.example.com/wechatpay/notify/"
+#: Where the simulator serves what a URL route fetches: a signed API download (bills,
+#: complaint images), or a file host that asks for no signature (e-fapiao files).
+SIGNED_FILE = "/v3/billdownload/file"
+UNSIGNED_FILE = "/invoicing/fapiao/fapiao-file"
 
 CASES = [
     pytest.param(e, mode, index, id=f"{e.name}-{mode}-{index}")
@@ -78,13 +87,43 @@ def merged(a: Any, b: Any) -> Any:
     return b
 
 
+def file_url(route: Route, base_url: str, token: str) -> str:
+    return f"{base_url}{SIGNED_FILE if route.signed else UNSIGNED_FILE}?token={token}"
+
+
+def seals_file_lines(route: Route) -> bool:
+    """An upload whose file lines are sealed with WeChat Pay's key, named by the caller
+    in ``Wechatpay-Serial`` (导入定向用户协议号)."""
+    return route.upload and "Wechatpay-Serial" in route.headers.values()
+
+
+def sealed_file(client: WeChatPayClient, route: Route, params: dict[str, Any]) -> list[str]:
+    """Put a file of sealed lines and their key's serial into ``params``; the plaintexts."""
+    plaintexts = [f"协议号-{n}-{secrets.token_hex(4)}" for n in range(3)]
+    sealed = [client.encrypt(text) for text in plaintexts]
+    params["file"] = "".join(f"{ciphertext}\n" for ciphertext, _ in sealed).encode()
+    params["filename"] = "active_user.csv"
+    (serial,) = {serial for _, serial in sealed}
+    for name, header in route.headers.items():
+        if header == "Wechatpay-Serial":
+            params[name] = serial
+    return plaintexts
+
+
+def call(client: WeChatPayClient, entry: Endpoint, route: Route, params: dict[str, Any]) -> Any:
+    """The registry call, the way its answer is read: files as bytes, the rest as JSON."""
+    if route.response == "binary":
+        return client.call_binary(entry.name, **params)
+    return client.call(entry.name, **params)
+
+
 def sample(route: Route, base_url: str) -> tuple[dict[str, Any], dict[str, str]]:
     """Parameters for one call, and the plaintext of each sensitive field."""
     params: dict[str, Any] = {}
     plaintexts: dict[str, str] = {}
     for name in route.path_params:
         if name == route.url_param:
-            params[name] = f"{base_url}/v3/billdownload/file?token=T{name}"
+            params[name] = file_url(route, base_url, f"T{name}")
         elif name in route.choices:
             params[name] = next(iter(route.choices[name]))
         else:
@@ -136,37 +175,42 @@ def test_every_route_sends_what_the_protocol_says(
     route = entry.routes(mode)[index]
     client = client_for(wechatpay_sandbox, merchants[mode], mode == "partner")
     params, plaintexts = sample(route, wechatpay_sandbox.base_url)
+    sealed_lines = sealed_file(client, route, params) if seals_file_lines(route) else []
     # Modelled interfaces refuse sample values; what was sent is what counts here.
     with contextlib.suppress(errors.APIError):
-        client.call(entry.name, **params)
+        call(client, entry, route, params)
 
     seen = last_request(wechatpay_sandbox)
     assert seen["method"] == route.method
     assert seen["path"] == expected_path(route, params)
+    assert seen["signed"] is route.signed
     for name, header in route.headers.items():
         assert seen["headers"][header] == params[name]
 
     raw_query = urlsplit(seen["target"]).query
+    assert " " not in raw_query
+    filled = {n: settings_of(client)[s] for n, s in route.fill.items()}
+    expected_query = {
+        n: [str(params.get(n, filled.get(n)))]
+        for n in route.query_names
+        if params.get(n, filled.get(n)) is not None
+    }
     if route.url_param:
-        assert raw_query == urlsplit(params[route.url_param]).query
-    else:
-        assert " " not in raw_query
-        filled = {n: settings_of(client)[s] for n, s in route.fill.items()}
-        expected_query = {
-            n: [str(params.get(n, filled.get(n)))]
-            for n in route.query_names
-            if params.get(n, filled.get(n)) is not None
-        }
-        sent_query = parse_qs(raw_query, keep_blank_values=True)
-        for name in set(route.sensitive) & set(route.query_names):
-            # Sealed: the ciphertext is checked against the plaintext below.
-            assert sent_query.pop(name)[0] != expected_query.pop(name)[0]
-        assert sent_query == expected_query
+        # The URL comes back as given, its own query first; the route's follows.
+        own = urlsplit(params[route.url_param]).query
+        assert raw_query.startswith(own)
+        expected_query.update(parse_qs(own, keep_blank_values=True))
+    sent_query = parse_qs(raw_query, keep_blank_values=True)
+    for name in set(route.sensitive) & set(route.query_names):
+        # Sealed: the ciphertext is checked against the plaintext below.
+        assert sent_query.pop(name)[0] != expected_query.pop(name)[0]
+    assert sent_query == expected_query
 
     if route.upload:
         upload = seen["upload"]
         meta = json.loads(upload["meta"]) if isinstance(upload.get("meta"), str) else upload
-        assert hashlib.new(route.digest, PNG).hexdigest() in json.dumps(meta)
+        assert hashlib.new(route.digest, params["file"]).hexdigest() in json.dumps(meta)
+        assert sorted(seen["decrypted"].values()) == sorted(sealed_lines)
         assert seen["status"] == 200, seen
         return
     if route.sensitive:
@@ -245,3 +289,58 @@ def test_a_real_order_through_the_registry(wechatpay_sandbox, merchants):
     )
     assert refund["status"] in ("PROCESSING", "SUCCESS")
     assert client.call("query_refund", out_refund_no="REGR0001")["out_refund_no"] == "REGR0001"
+
+
+def test_a_fapiao_file_comes_unsigned_with_its_sm3_digest(wechatpay_sandbox, merchants):
+    m = merchants["partner"]
+    client = client_for(wechatpay_sandbox, m, partner=True)
+    url = file_url(endpoint("fapiao_download_file").partner[0], wechatpay_sandbox.base_url, "T1")
+    content = client.call_binary(
+        "fapiao_download_file",
+        download_url=url,
+        openid="o1",
+        invoice_code="144",
+        invoice_no="0923",
+        fapiao_id="F1",
+    )
+    assert content.startswith(b"%PDF")
+    seen = last_request(wechatpay_sandbox)
+    assert (seen["status"], seen["signed"], seen["mchid"]) == (200, False, m.mchid)
+    assert parse_qs(urlsplit(seen["target"]).query)["token"] == ["T1"]
+    # The file host answers the digest WeChat Pay's docs name, over the bytes sent.
+    answer = requests.get(f"{url}&mchid={m.mchid}&openid=o&invoice_code=1&invoice_no=2&fapiao_id=F")
+    assert answer.headers["SM3-Digest"] == hashlib.new("sm3", answer.content).hexdigest().upper()
+    assert "Authorization" not in answer.request.headers
+
+
+def test_an_unsigned_call_is_refused_wherever_a_signature_is_asked(wechatpay_sandbox, merchants):
+    headers = {"Accept": "application/json", "User-Agent": "test"}
+    base = wechatpay_sandbox.base_url
+    for method, path in (
+        ("POST", "/payscore/serviceorder/direct-complete"),
+        ("POST", "/v3/industry-coupon/tokens"),
+        ("GET", "/v3/billdownload/file?token=T1"),
+    ):
+        answer = requests.request(method, base + path, headers=headers, timeout=5)
+        assert (answer.status_code, answer.json()["code"]) == (401, "SIGN_ERROR"), path
+    # Other paths outside /v3/ are not WeChat Pay's.
+    answer = requests.post(base + "/payscore/serviceorder/other", headers=headers, timeout=5)
+    assert answer.status_code == 404
+
+
+def test_a_bank_package_file_must_open_with_the_key_it_names(wechatpay_sandbox, merchants):
+    client = client_for(wechatpay_sandbox, merchants["direct"], partner=False)
+    route = endpoint("bank_package_file").direct[0]
+    params: dict[str, Any] = {"package_id": "8473295", "bank_type": "ICBC_DEBIT"}
+    numbers = sealed_file(client, route, params)
+    answer = client.call("bank_package_file", **params)
+    assert answer["status"] == "PROCESSING"
+    assert sorted(last_request(wechatpay_sandbox)["decrypted"].values()) == sorted(numbers)
+    # Protocol numbers in clear are refused, as is a serial that names no key.
+    with pytest.raises(errors.APIError) as refused:
+        client.call(
+            "bank_package_file", **{**params, "file": b"6222000011112222\n", "filename": "b.csv"}
+        )
+    assert refused.value.status == 400
+    with pytest.raises(errors.APIError):
+        client.call("bank_package_file", **{**params, "wechatpay_serial": "0" * 40})

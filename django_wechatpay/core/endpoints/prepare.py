@@ -17,6 +17,8 @@ from urllib.parse import quote, urlsplit
 from ..errors import ParameterError, WrongModeError
 from .spec import Endpoint, Mode, Response, Route
 
+__all__ = ["PreparedCall", "UploadParts", "encrypt_fields", "prepare"]
+
 
 @dataclass(frozen=True)
 class PreparedCall:
@@ -24,7 +26,8 @@ class PreparedCall:
 
     name: str
     method: str
-    #: The path (percent-encoded once), or the whole URL for ``{+url}`` routes.
+    #: The path (percent-encoded once), or the whole URL for ``{+url}`` routes: the
+    #: route's query parameters are then already in it, and ``query`` is empty.
     path: str
     query: tuple[tuple[str, Any], ...] = ()
     #: The JSON body; ``None`` sends no body at all (signed as ``''``).
@@ -36,10 +39,9 @@ class PreparedCall:
     idempotent: bool = False
     #: Extra HTTP headers: ``(name, value)``.
     headers: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def is_url(self) -> bool:
-        return bool(urlsplit(self.path).scheme)
+    #: See :attr:`Route.signed` and :attr:`Route.verified`.
+    signed: bool = True
+    verified: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,14 @@ def prepare(
     body = {n: values[n] for n in route.body_names if values.get(n) is not None}
     query = tuple((n, values[n]) for n in route.query_names if values.get(n) is not None)
     upload = _upload(values, body, route.digest) if route.upload else None
+    path = _path(route, values)
+    if route.url_param is not None and query:
+        # The URL keeps its own query (a download token) and the route's follows it.
+        path, query = _with_query(path, query), ()
     return PreparedCall(
         name=endpoint.name,
         method=route.method,
-        path=_path(route, values),
+        path=path,
         query=query,
         json=(body or None) if upload is None else None,
         sensitive=route.sensitive,
@@ -86,6 +92,8 @@ def prepare(
         response=route.response,
         idempotent=route.method == "GET" if route.idempotent is None else route.idempotent,
         headers=tuple((header, str(values[name])) for name, header in route.headers.items()),
+        signed=route.signed,
+        verified=route.verified,
     )
 
 
@@ -137,6 +145,22 @@ def _path(route: Route, values: Mapping[str, Any]) -> str:
         # Encoded once, here; the client sends the path as it is.
         path = path.replace("{" + name + "}", quote(text, safe=""))
     return path
+
+
+def _with_query(url: str, query: tuple[tuple[str, Any], ...]) -> str:
+    """``url`` with ``query`` appended, each value percent-encoded once (as the client
+    encodes any query: booleans as ``true``/``false``, objects as compact JSON)."""
+    parts = []
+    for name, value in query:
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, dict | list):
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        else:
+            text = str(value)
+        parts.append(f"{quote(name, safe='')}={quote(text, safe='')}")
+    joiner = "&" if urlsplit(url).query else ("" if url.endswith("?") else "?")
+    return url + joiner + "&".join(parts)
 
 
 def _upload(values: Mapping[str, Any], meta_fields: Mapping[str, Any], digest: str) -> UploadParts:

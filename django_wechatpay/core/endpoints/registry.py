@@ -9,6 +9,8 @@ from ..errors import UnknownEndpointError
 from .groups import ALL_GROUPS
 from .spec import Endpoint
 
+__all__ = ["ALIASES", "ENDPOINTS", "endpoint", "endpoints"]
+
 
 def _index() -> MappingProxyType[str, Endpoint]:
     index: dict[str, Endpoint] = {}

@@ -15,7 +15,9 @@ the official documentation:
 
 Path parameters are the ``{name}`` placeholders of the path template and are always
 required; ``{+name}`` takes a whole URL that WeChat Pay handed out (a bill's
-``download_url``, a complaint image's ``media_url``) and is called as given.
+``download_url``, a complaint image's ``media_url``) and is called as given, the route's
+query parameters (if any) appended to the URL's own (an e-fapiao file's ``download_url``
+keeps its ``token`` and gains ``mchid``, ``openid`` ...).
 """
 
 from __future__ import annotations
@@ -24,6 +26,21 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+__all__ = [
+    "FILL_SOURCES",
+    "Endpoint",
+    "Mode",
+    "Response",
+    "Route",
+    "both",
+    "delete",
+    "entries",
+    "get",
+    "patch",
+    "post",
+    "put",
+]
 
 Mode = Literal["direct", "partner"]
 Response = Literal["json", "binary"]
@@ -64,9 +81,20 @@ class Route:
     #: (e-fapiao files: ``digest_alogrithm``, sic, and ``digest``).
     digest: Literal["sha256", "sm3"] = "sha256"
     response: Response = "json"
+    #: Whether the request carries our ``Authorization`` signature. Only files WeChat Pay
+    #: hands out by URL without asking who fetches them (the e-fapiao file download).
+    signed: bool = True
+    #: Whether the answer must carry WeChat Pay's signature, checked before the caller
+    #: sees it. False where the caller checks integrity itself: ``/v3/certificates`` (by
+    #: the certificates it delivers), bill and fapiao files (by a hash from a signed
+    #: answer). Binary answers are never signed.
+    verified: bool = True
     #: Parameter -> HTTP header it is sent as (``idempotency_key`` -> ``Idempotency-Key``);
     #: always required.
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: The official path lies outside ``/v3/``: only ``/payscore/...`` paths, and only
+    #: where the official page says so (``/payscore/serviceorder/direct-complete``).
+    outside_v3: bool = False
     #: Whether repeating the call unchanged cannot act twice (GET always is).
     idempotent: bool | None = None
     #: Path parameter -> {what the caller may pass: what goes in the path}, e.g. the
@@ -76,8 +104,15 @@ class Route:
     def __post_init__(self) -> None:
         if self.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             raise ValueError(f"{self.path}: unknown method {self.method}")
-        if not self.path.startswith(("/v3/", "{+")):
+        if self.outside_v3:
+            if not self.path.startswith("/payscore/"):
+                raise ValueError(f"{self.path}: only /payscore/ paths may lie outside /v3/")
+        elif not self.path.startswith(("/v3/", "{+")):
             raise ValueError(f"{self.path}: paths start with /v3/")
+        if not self.signed and self.url_param is None:
+            raise ValueError(f"{self.path}: only a URL WeChat Pay handed out is fetched unsigned")
+        if self.response == "binary" and self.verified:
+            object.__setattr__(self, "verified", False)  # files are never signed
         for source in self.fill.values():
             if source not in FILL_SOURCES:
                 raise ValueError(f"{self.path}: cannot fill from {source!r}")
@@ -164,9 +199,11 @@ class Endpoint:
 
     @property
     def modes(self) -> tuple[Mode, ...]:
-        return tuple(  # type: ignore[return-value]
-            m for m, routes in (("direct", self.direct), ("partner", self.partner)) if routes
-        )
+        served: list[tuple[Mode, tuple[Route, ...]]] = [
+            ("direct", self.direct),
+            ("partner", self.partner),
+        ]
+        return tuple(mode for mode, routes in served if routes)
 
     def routes(self, mode: Mode) -> tuple[Route, ...]:
         return self.direct if mode == "direct" else self.partner

@@ -9,6 +9,8 @@ from __future__ import annotations
 from .registry import endpoints
 from .spec import Endpoint, Route
 
+__all__ = ["HEADER", "LOCAL_EQUIVALENTS", "render_markdown"]
+
 #: The reference list's rows that are not HTTP calls, and what replaces them here.
 LOCAL_EQUIVALENTS = (
     (
@@ -36,7 +38,9 @@ Parameters are the official field names (path, query and top-level body fields a
 `appid`, `mchid` and `notify_url` (`sp_appid`, `sp_mchid` for a partner) default to the
 client's. A partner-only interface called by a direct merchant, or the reverse, raises
 `WrongModeError` before any request is made. Fields marked 🔒 are encrypted for you, and
-the request carries `Wechatpay-Serial`.
+the request carries `Wechatpay-Serial`. Routes marked (bytes) answer a file: call them
+with `client.call_binary("download_bill", url=download_url)`. Those marked (unsigned)
+are fetched without our signature, as WeChat Pay asks.
 
 {count} interfaces: {direct} for direct merchants (直连商户), {partner} for partners (服务商).
 """
@@ -52,6 +56,8 @@ def _route(route: Route) -> str:
         text += " (upload)"
     if route.response == "binary":
         text += " (bytes)"
+    if not route.signed:
+        text += " (unsigned)"
     return text
 
 

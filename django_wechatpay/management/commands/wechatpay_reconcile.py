@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
-from django_wechatpay.core.bills import BEIJING_TZ
+from django_wechatpay.core.beijing import beijing_yesterday
 from django_wechatpay.merchants import get_merchant
 from django_wechatpay.models import Merchant
 from django_wechatpay.reconciliation import reconcile_bill
@@ -28,7 +27,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        day = options["date"] or (timezone.now().astimezone(BEIJING_TZ) - timedelta(days=1)).date()
+        day = options["date"] or beijing_yesterday()
         if options["merchant"]:
             merchants = [get_merchant(m) for m in options["merchant"]]
         else:

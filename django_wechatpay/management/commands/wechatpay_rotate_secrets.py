@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from django_wechatpay.models import Merchant
-from django_wechatpay.secrets import rotate_secret
+from django_wechatpay.stored_secrets import rotate_secret
 
 
 class Command(BaseCommand):

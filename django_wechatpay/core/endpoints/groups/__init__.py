@@ -13,8 +13,11 @@ from . import (
     marketing,
     media,
     operations,
+    platform,
     risk,
 )
+
+__all__ = ["ALL_GROUPS"]
 
 ALL_GROUPS: tuple[list[Endpoint], ...] = (
     applyment.ENTRIES,
@@ -27,4 +30,5 @@ ALL_GROUPS: tuple[list[Endpoint], ...] = (
     media.ENTRIES,
     fapiao.ENTRIES,
     capital.ENTRIES,
+    platform.ENTRIES,
 )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from ..spec import entries, get, post
 
+__all__ = ["DOCS", "ENTRIES", "onboarding"]
+
 DOCS = "pay.weixin.qq.com/doc/v3/partner/4012719997 (特约商户进件)"
 
 onboarding = entries("商户进件", "特约商户进件")

@@ -7,22 +7,31 @@ official docs linked per entry.
 
 from __future__ import annotations
 
+from ...trade_types import pay_type_choices
 from ..spec import both, entries, get, post
+
+__all__ = [
+    "DIRECT_IDS",
+    "ENTRIES",
+    "GO_PAYMENTS",
+    "GO_REFUNDS",
+    "JAVA_BILLS",
+    "ORDER_FIELDS",
+    "PARTNER_IDS",
+    "PAY_TYPES",
+    "REFUND",
+    "REFUND_QUERY",
+    "after_sale",
+    "combine_entry",
+    "pay_entry",
+]
 
 #: Sources, as cited in the protocol reference.
 GO_PAYMENTS = "wechatpay-go services/payments, services/partnerpayments"
 GO_REFUNDS = "wechatpay-go services/refunddomestic"
 JAVA_BILLS = "wechatpay-java service/billdownload/BillDownloadService.java"
 
-PAY_TYPES = {
-    "JSAPI": "jsapi",
-    # Mini-program payments use the JSAPI interface.
-    "MINIPROG": "jsapi",
-    "APP": "app",
-    "H5": "h5",
-    "NATIVE": "native",
-    "CODEPAY": "codepay",
-}
+PAY_TYPES = pay_type_choices()
 ORDER_FIELDS = (
     "description!",
     "out_trade_no!",
@@ -172,7 +181,7 @@ ENTRIES = [
                     "combine_mchid": "mchid",
                     "notify_url": "notify_url",
                 },
-                choices={"pay_type": {k: v for k, v in PAY_TYPES.items() if k != "CODEPAY"}},
+                choices={"pay_type": pay_type_choices(combine=True)},
             )
         ),
         reference="https://pay.wechatpay.cn/doc/v3/partner/4012760626",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from ..spec import entries, get
 
+__all__ = ["BASE", "DOCS", "ENTRIES", "PARTNER_ONLY", "bank"]
+
 DOCS = "pay.weixin.qq.com/docs/partner/apis/mch-bank-element/"
 BASE = "/v3/capital/capitallhh"
 #: The README's 直连商户 是 against the official docs.

@@ -11,6 +11,20 @@ from collections.abc import Callable
 
 from ..spec import Route, both, entries, get, patch, post
 
+__all__ = [
+    "APPLICATION",
+    "BASE",
+    "BUYER_CONTACT",
+    "ENTRIES",
+    "NO_SUB_MCHID",
+    "OFFLINE",
+    "PARTNER_DOC",
+    "WIKI",
+    "blockchain",
+    "own_platform",
+    "public_api",
+]
+
 WIKI = "pay.weixin.qq.com/wiki/doc/apiv3/wxpay/new-tax-control-fapiao/"
 OFFLINE = "pay.weixin.qq.com/wiki/doc/apiv3/Offline/apis/"
 PARTNER_DOC = "pay.weixin.qq.com/doc/v3/partner/"
@@ -41,6 +55,24 @@ def _body_modes(
 
 
 ENTRIES = [
+    public_api(
+        "fapiao_check_submch",
+        "检查子商户开票功能状态",
+        # 普通服务商 only; 204 and no body when the sub-merchant has enabled API fapiao and
+        # authorised the partner. Not in wechatpayv3's README table.
+        partner=post(BASE + "/merchant/{sub_mchid}/check", idempotent=True),
+        correction=(
+            "wechatpayv3 sends GET; official: POST (answered 204). The 腾讯数电发票 mode "
+            "has a separate GET .../merchant/{sub_mchid}/check-status (partner doc "
+            "4015792561) that answers the access status as JSON; it is not this interface."
+        ),
+        reference=(
+            PARTNER_DOC + "4012474022 (POST .../check, updated 2024.11.18; = docs/partner/"
+            "apis/fapiao/fapiao-merchant/check-merchant-status.html); wechatpay-im/website "
+            "openapi/v3/new-tax-control-fapiao/merchant/{sub_mchid}/check.md and "
+            "check-status.md (GET, 数电 mode, " + PARTNER_DOC + "4015792561)"
+        ),
+    ),
     public_api(
         "fapiao_card_template",
         "创建电子发票卡券模板",
@@ -161,6 +193,37 @@ ENTRIES = [
             "fapiao_id in the query."
         ),
         reference=PARTNER_DOC + "4015792576",
+    ),
+    blockchain(
+        "fapiao_download_file",
+        "下载发票文件",
+        # download_url from fapiao_query_files (valid 30 s), token kept. Neither signed nor
+        # verified (official: "该接口不支持签名和验签"); the file's integrity is its
+        # SM3-Digest header. Not in wechatpayv3's README table.
+        **both(
+            get(
+                "{+download_url}",
+                "mchid!",
+                "openid!",
+                "invoice_code!",
+                "invoice_no!",
+                "fapiao_id!",
+                fill={"mchid": "mchid"},
+                response="binary",
+                signed=False,
+            )
+        ),
+        correction=(
+            "wechatpayv3 puts its API host in front of the download_url (already a whole "
+            "URL), signs the request and verifies the answer, and adds sub_mchid for "
+            "partners; official: GET the download_url as given, unsigned, with token, "
+            "mchid, openid, invoice_code, invoice_no and fapiao_id, no sub_mchid."
+        ),
+        reference=(
+            "pay.weixin.qq.com/docs/merchant/apis/fapiao/fapiao-applications/"
+            "download-invoice-file.html (updated 2025.09.26) and its partner twin; "
+            "wechatpay-im/website openapi/v3/new-tax-control-fapiao/download.md"
+        ),
     ),
     own_platform(
         "fapiao_upload_file",

@@ -10,6 +10,31 @@ from __future__ import annotations
 
 from ..spec import both, entries, get, post
 
+__all__ = [
+    "ADD_RECEIVER",
+    "APPID",
+    "BATCH_QUERY",
+    "DELETE_RECEIVER",
+    "ENTRIES",
+    "GO_PROFITSHARING",
+    "GO_TRANSFER",
+    "JAVA_BRAND",
+    "MCH_TRANSFER",
+    "MCH_TRANSFER_DOCS",
+    "RECEIPT_DOCS",
+    "SHARE",
+    "SHARE_QUERY",
+    "SHARE_RETURN",
+    "SHARE_RETURN_QUERY",
+    "SHARING_BILL",
+    "UNFREEZE",
+    "brand",
+    "mch_transfer",
+    "sharing",
+    "sub_merchant",
+    "transfer",
+]
+
 GO_TRANSFER = "wechatpay-go services/transferbatch"
 GO_PROFITSHARING = "wechatpay-go services/profitsharing"
 JAVA_BRAND = "wechatpay-java service/brandprofitsharing/BrandProfitSharingService.java"

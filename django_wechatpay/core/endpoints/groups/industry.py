@@ -9,6 +9,23 @@ from __future__ import annotations
 
 from ..spec import entries, get, post
 
+__all__ = [
+    "APPID",
+    "AUTHORISATION",
+    "CIRCLE_DOCS",
+    "CIRCLE_PARKING",
+    "ENTER",
+    "ENTRIES",
+    "GO_PARKING",
+    "PARKING_ORDER",
+    "PARKING_QUERY",
+    "POINTS",
+    "POINT_STATUS",
+    "SERVICE_FIND",
+    "circle",
+    "parking",
+]
+
 GO_PARKING = "wechatpay-go services/wexinpayscoreparking"
 CIRCLE_DOCS = "pay.weixin.qq.com/doc/v3/partner/4012750000 (智慧商圈)"
 

@@ -13,6 +13,28 @@ from __future__ import annotations
 
 from ..spec import Route, both, entries, get, patch, post
 
+__all__ = [
+    "APPID",
+    "BUSIFAVOR",
+    "BUSIFAVOR_DOCS",
+    "BUSIFAVOR_STOCK_FIELDS",
+    "CREATOR",
+    "ENTRIES",
+    "FAVOR",
+    "JAVA_FAVOR",
+    "PARTNERSHIP_DOCS",
+    "PAYGIFT",
+    "PAYGIFT_DOCS",
+    "bank_packages",
+    "busifavor",
+    "card",
+    "favor",
+    "image",
+    "partnership",
+    "paygift",
+    "switch_card",
+]
+
 JAVA_FAVOR = (
     "wechatpay-java service/cashcoupons/CashCouponsService.java; wechatpay-go services/cashcoupons"
 )
@@ -35,6 +57,10 @@ partnership = entries("营销工具", "委托营销")
 card = entries("营销工具", "消费卡")
 paygift = entries("营销工具", "支付有礼")
 image = entries("营销工具", "图片上传")
+# Neither is in wechatpayv3's README table nor bound to its client; its marketing module
+# defines both functions.
+switch_card = entries("营销工具", "出行券切卡组件")
+bank_packages = entries("营销工具", "银行定向促活")
 
 
 def _creator_action(action: str) -> dict[str, tuple[Route, ...]]:
@@ -583,5 +609,50 @@ ENTRIES = [
         "图片上传(营销专用)",
         **both(post(f"{FAVOR}/media/image-upload", upload=True)),
         reference="wechatpay-go services/fileuploader/marketing_image_uploader.go",
+    ),
+    switch_card(
+        "industry_coupon_token",
+        "出行券切卡组件预下单",
+        # coupon_list: [{"stock_id": int, "coupon_id": str}], one stock, coupons the user
+        # received in the last 5 minutes.
+        **both(post("/v3/industry-coupon/tokens", "open_id!", "coupon_list!")),
+        correction=(
+            "Not in wechatpayv3's client: its marketing module defines it, WeChatPay "
+            "never binds it."
+        ),
+        reference=(
+            "pay.weixin.qq.com/doc/v3/merchant/4012553563 (普通商户); pay.weixin.qq.com/"
+            "docs/partner/apis/travel-voucher-switch-cards/travel-voucher-prepare-order.html"
+            " (普通服务商, 渠道商, 从业机构); wechatpay-im/website openapi/v3/industry-coupon/"
+            "tokens.md"
+        ),
+    ),
+    bank_packages(
+        "bank_package_file",
+        "导入定向用户协议号",
+        # A TXT or CSV file, one protocol number a line, each line sealed with WeChat
+        # Pay's key (client.encrypt) and joined with "\n"; wechatpay_serial is the serial
+        # client.encrypt returned, sent as Wechatpay-Serial. bank_type goes in the meta.
+        **both(
+            post(
+                "/v3/marketing/bank/packages/{package_id}/tasks",
+                "bank_type!",
+                upload=True,
+                headers={"wechatpay_serial": "Wechatpay-Serial"},
+            )
+        ),
+        correction=(
+            "Not in wechatpayv3's client: its marketing module defines it, WeChatPay "
+            "never binds it, and it refuses every call that names a bank_type (its check "
+            "reads `not package_id or bank_type`) and uploads the file as given, with no "
+            "Wechatpay-Serial. Official: each line sealed with WeChat Pay's key, and the "
+            "request names that key in Wechatpay-Serial."
+        ),
+        reference=(
+            "wechatpay-java service/marketingbankpackages/"
+            "MarketingBankPackagesServiceExtension.java, model/FileMeta.java; "
+            "pay.weixin.qq.com/docs/merchant/apis/marketing-bank-packages/tasks/"
+            "create-task.html (普通商户), pay.weixin.qq.com/doc/v3/partner/4012466728"
+        ),
     ),
 ]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from ..spec import both, entries, post
 
+__all__ = ["ENTRIES", "upload_image", "upload_video"]
+
 upload_image = entries("其他能力", "图片上传")
 upload_video = entries("其他能力", "视频上传")
 

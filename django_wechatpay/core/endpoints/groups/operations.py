@@ -12,6 +12,21 @@ from collections.abc import Callable
 from ..spec import Route, entries, get, patch, post
 from .basic_payment import REFUND, REFUND_QUERY
 
+__all__ = [
+    "APPID",
+    "APPID_NOTIFY",
+    "ENTRIES",
+    "GO_GOLDPLAN",
+    "GUIDE_DOCS",
+    "PAYSCORE_DOCS",
+    "SERVICE_ORDER",
+    "goldplan",
+    "guides",
+    "no_confirm",
+    "payscore",
+    "pre_authorised",
+]
+
 PAYSCORE_DOCS = "pay.weixin.qq.com/doc/v3/merchant/4012587900 (微信支付分)"
 GUIDE_DOCS = "pay.weixin.qq.com/doc/v3/partner/4012692290 (支付即服务)"
 GO_GOLDPLAN = "wechatpay-go services/goldplan/api_merchants.go, api_status.go"
@@ -41,30 +56,33 @@ ENTRIES = [
     no_confirm(
         "payscore_direct_complete",
         "创单结单合并",
+        # The official page gives the path without /v3, and wechatpayv3 sends it so; the
+        # wechatpay-php mirror's v3/payscore/... cites no source that says so. Open only
+        # to merchants WeChat Pay has enabled for it (暂未对外开放).
         direct=post(
-            "/v3/payscore/serviceorder/direct-complete",
+            "/payscore/serviceorder/direct-complete",
             "out_order_no!",
             "appid!",
+            "openid!",
             "service_id!",
-            "post_payments",
+            "service_introduction!",
+            "post_payments!",
             "post_discounts",
             "time_range!",
             "location",
-            "service_introduction",
-            "attach",
-            "notify_url",
-            "openid",
-            "total_amount",
+            "total_amount!",
             "profit_sharing",
             "goods_tag",
+            "attach",
+            "notify_url",
             fill=APPID_NOTIFY,
             idempotent=True,
+            outside_v3=True,
         ),
-        correction=(
-            "wechatpayv3 sends /payscore/serviceorder/direct-complete, without /v3; "
-            "official: /v3/payscore/serviceorder/direct-complete."
+        reference=(
+            "pay.weixin.qq.com/doc/v3/merchant/4012924361 (创单结单合并接口, updated "
+            "2024.11.06: 【POST】/payscore/serviceorder/direct-complete)"
         ),
-        reference=PAYSCORE_DOCS,
     ),
     pre_authorised(
         "payscore_permission",

@@ -10,6 +10,22 @@ from __future__ import annotations
 
 from ..spec import both, delete, entries, get, post, put
 
+__all__ = [
+    "COMPLAINED",
+    "COMPLAINTS",
+    "COMPLAINT_DOCS",
+    "COMPLAINT_NOTIFY",
+    "COMPLETE",
+    "ENTRIES",
+    "OWN_MCHID_ONLY",
+    "RESPONSE",
+    "VIOLATIONS",
+    "VIOLATION_DOCS",
+    "complaint",
+    "subject",
+    "violation",
+]
+
 COMPLAINT_DOCS = (
     "pay.weixin.qq.com/docs/merchant/apis/consumer-complaint and "
     "docs/partner/apis/consumer-complaint (消费者投诉2.0)"

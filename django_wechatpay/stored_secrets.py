@@ -11,12 +11,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 
-from .conf import wechatpay_settings
+from .conf import app_settings
+from .exceptions import SecretUnreadable
+
+__all__ = ["decrypt_secret", "encrypt_secret", "reset_cipher", "rotate_secret"]
 
 _lock = threading.Lock()
 _cipher: MultiFernet | None = None
@@ -28,7 +33,7 @@ def _fernet(passphrase: str, purpose: bytes) -> Fernet:
 
 
 def secret_key_sources() -> list[str]:
-    keys = list(wechatpay_settings.SECRET_KEYS or [])
+    keys = list(app_settings.SECRET_KEYS or [])
     if keys:
         return [str(k) for k in keys]
     # Fallback so that a project works out of the box; check W002 asks for a real key,
@@ -53,8 +58,12 @@ def reset_cipher() -> None:
         _cipher = None
 
 
-class SecretUnreadable(ImproperlyConfigured):
-    """A stored secret does not decrypt with any configured key."""
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("WECHATPAY", "SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        reset_cipher()
+
+
+setting_changed.connect(_on_setting_changed)
 
 
 def encrypt_secret(plaintext: str) -> str:
