@@ -38,15 +38,17 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     if trade_type not in TRADE_TYPES:
         trade_type = "NATIVE"
     try:
-        order = services.create_order(services.OrderRequest(
-            merchant=get_merchant(),
-            trade_type=trade_type,
-            amount=product.price,
-            description=product.name,
-            openid=DEMO_OPENID if trade_type == "JSAPI" else None,
-            payer_client_ip=request.META.get("REMOTE_ADDR") if trade_type == "H5" else None,
-            user=request.user if request.user.is_authenticated else None,
-        ))
+        order = services.create_order(
+            services.OrderRequest(
+                merchant=get_merchant(),
+                trade_type=trade_type,
+                amount=product.price,
+                description=product.name,
+                openid=DEMO_OPENID if trade_type == "JSAPI" else None,
+                payer_client_ip=request.META.get("REMOTE_ADDR") if trade_type == "H5" else None,
+                user=request.user if request.user.is_authenticated else None,
+            )
+        )
     except (WeChatPayError, WeChatPayServiceError) as exc:
         return render(request, "shop/error.html", {"error": exc}, status=502)
     Purchase.objects.get_or_create(order=order, defaults={"product": product.slug})

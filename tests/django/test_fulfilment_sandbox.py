@@ -174,9 +174,7 @@ def test_two_polling_runs_query_each_order_once(shop, wechatpay_sandbox):
         thread.start()
     for thread in threads:
         thread.join()
-    queries = [
-        r for r in wechatpay_sandbox.requests()[before:] if "/out-trade-no/" in r["target"]
-    ]
+    queries = [r for r in wechatpay_sandbox.requests()[before:] if "/out-trade-no/" in r["target"]]
     assert len(queries) == 6
     assert sorted(r.skipped for r in reports) == [False, True]
 
@@ -192,4 +190,3 @@ def test_the_command_says_when_another_run_holds_the_lease(shop):
         assert "another polling run" in out.getvalue()
     finally:
         leases.release(ORDERS_LEASE, token)
-
