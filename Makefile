@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= test,celery,drf,postgres,docs,typing
 
-.PHONY: install test lint docs demo fuzz bench clean
+.PHONY: install test pytest lint docs demo fuzz bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,10 @@ lint: install
 docs: install
 	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
-test: install lint docs
+test: install lint docs pytest
+
+# The suite alone (CI's second pass, on PostgreSQL, after `make test` on SQLite).
+pytest: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The long Hypothesis run over the notification parser and the notify view (10,000
@@ -42,6 +45,15 @@ bench: install
 	$(BIN)/python benchmarks/notify_load.py
 	$(BIN)/python benchmarks/reconciliation.py
 	$(BIN)/python benchmarks/polling.py
+
+# Scaled-down versions of the four, under five minutes: the ratios, not the headline
+# figures. Results go to benchmarks/results.json with the ".quick" suffix.
+bench-quick: install
+	$(BIN)/python -m pip install -e ".[bench]"
+	$(BIN)/python benchmarks/client_calls.py --quick
+	$(BIN)/python benchmarks/notify_load.py --quick
+	$(BIN)/python benchmarks/reconciliation.py --quick
+	$(BIN)/python benchmarks/polling.py --quick
 
 demo: install
 	$(BIN)/python example_project/run_demo.py

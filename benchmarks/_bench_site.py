@@ -8,6 +8,7 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
@@ -42,14 +43,16 @@ def public_pem(key: rsa.RSAPrivateKey) -> str:
     )
 
 
-def database_env(dsn: str, workdir: Path, apiv3_key: str, **merchant: str) -> dict[str, str]:
+def database_env(
+    dsn: str, workdir: Path, apiv3_key: str, *, db_name: str = BENCH_DB, **merchant: str
+) -> dict[str, str]:
     """``merchant`` overrides the generated merchant (``BENCH_MCHID=...``, ...)."""
     parts = urlsplit(dsn)
     env = {
         **os.environ,
         "PYTHONPATH": str(HERE),
         "DJANGO_SETTINGS_MODULE": "bench_site.settings",
-        "BENCH_DB_NAME": BENCH_DB,
+        "BENCH_DB_NAME": db_name,
         "BENCH_DB_USER": parts.username or "",
         "BENCH_DB_PASSWORD": parts.password or "",
         "BENCH_DB_HOST": parts.hostname or "127.0.0.1",
@@ -64,20 +67,27 @@ def database_env(dsn: str, workdir: Path, apiv3_key: str, **merchant: str) -> di
     return {**env, **merchant}
 
 
-def recreate_database(dsn: str) -> None:
+def admin_connection(dsn: str) -> Any:
+    """An autocommit connection to the server's ``postgres`` database."""
     import psycopg
 
     parts = urlsplit(dsn)
-    with psycopg.connect(
+    return psycopg.connect(
         host=parts.hostname,
         port=parts.port or 5432,
         user=parts.username,
         password=parts.password,
         dbname="postgres",
         autocommit=True,
-    ) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    )
+
+
+def recreate_database(dsn: str, db_name: str = BENCH_DB) -> None:
+    """Drop and create ``db_name``: benchmarks that may run at the same time on one
+    server each use their own."""
+    with admin_connection(dsn) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{db_name}"')
 
 
 def django_script(env: dict[str, str], code: str) -> str:
@@ -95,19 +105,24 @@ def django_script(env: dict[str, str], code: str) -> str:
     return lines[-1] if lines else ""
 
 
-def setup_site(dsn: str, workdir: Path) -> tuple[dict[str, str], rsa.RSAPrivateKey, str]:
-    """Keys, a fresh migrated database: ``(environment, WeChat Pay's signing key, APIv3 key)``."""
+def setup_site(
+    dsn: str, workdir: Path, *, db_name: str = BENCH_DB
+) -> tuple[dict[str, str], rsa.RSAPrivateKey, str]:
+    """Keys, a fresh migrated database ``db_name``: ``(environment, WeChat Pay's signing
+    key, APIv3 key)``."""
     merchant_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     platform = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (workdir / "merchant_key.pem").write_text(pem(merchant_key))
     (workdir / "wechatpay_public_key.pem").write_text(public_pem(platform))
     apiv3_key = secrets.token_hex(16)
-    env = database_env(dsn, workdir, apiv3_key)
+    env = database_env(dsn, workdir, apiv3_key, db_name=db_name)
     migrate(dsn, env)
     return env, platform, apiv3_key
 
 
-def setup_site_for_sandbox(dsn: str, workdir: Path, creds: dict) -> dict[str, str]:
+def setup_site_for_sandbox(
+    dsn: str, workdir: Path, creds: dict, *, db_name: str = BENCH_DB
+) -> dict[str, str]:
     """The same, for a merchant the simulator made (``--merchant-file`` credentials)."""
     (workdir / "merchant_key.pem").write_text(creds["private_key_pem"])
     (workdir / "wechatpay_public_key.pem").write_text(creds["public_key_pem"])
@@ -115,6 +130,7 @@ def setup_site_for_sandbox(dsn: str, workdir: Path, creds: dict) -> dict[str, st
         dsn,
         workdir,
         creds["apiv3_key"],
+        db_name=db_name,
         BENCH_MCHID=creds["mchid"],
         BENCH_APPID=creds["appid"],
         BENCH_SERIAL=creds["serial_no"],
@@ -126,7 +142,7 @@ def setup_site_for_sandbox(dsn: str, workdir: Path, creds: dict) -> dict[str, st
 
 
 def migrate(dsn: str, env: dict[str, str]) -> None:
-    recreate_database(dsn)
+    recreate_database(dsn, env["BENCH_DB_NAME"])
     subprocess.run(
         [sys.executable, "-m", "django", "migrate", "-v", "0"], env=env, check=True, cwd=HERE
     )

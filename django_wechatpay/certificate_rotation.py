@@ -2,7 +2,9 @@
 
 WeChat Pay adds a new certificate to its list (registry: ``certificates``) about a day
 before it starts signing with it and asks merchants to download at least every 12 hours
-(protocol §3.1).
+(protocol §3.1). It drops the old one from the list when the old one is no longer to be
+trusted: each download retires what it no longer lists (:mod:`.verifier_store`), and
+this deletes what is past its overlap or expired.
 Run :func:`rotate_certificates` from beat more often than that.
 """
 
@@ -13,13 +15,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
 from django.utils import timezone
 
 from . import signals
 from .conf import app_settings
 from .core.errors import WeChatPayError
-from .merchants import client_for
+from .merchants import active_merchants, client_for
 from .models import Merchant, PlatformCertificate
+from .verifier_store import retired_overlap
 
 __all__ = ["RotationReport", "rotate_certificates"]
 
@@ -37,7 +41,7 @@ class RotationReport:
 def rotate_certificates(merchants: list[Merchant] | None = None) -> RotationReport:
     report = RotationReport()
     if merchants is None:
-        merchants = list(Merchant.objects.filter(is_active=True))
+        merchants = active_merchants()
     now = timezone.now()
     warn_days = int(app_settings.CERTIFICATE_EXPIRY_WARNING_DAYS)
     for merchant in merchants:
@@ -51,13 +55,19 @@ def rotate_certificates(merchants: list[Merchant] | None = None) -> RotationRepo
             report.errors.append(f"{merchant.mchid}: {exc}")
             continue
         report.refreshed[merchant.mchid] = [c.serial_no for c in stored]
-        retired, _ = PlatformCertificate.objects.filter(
-            merchant=merchant, expire_time__lte=now
-        ).delete()
+        # Expired, or no longer listed and past the overlap: trusted by no one any more.
+        retired, _ = (
+            PlatformCertificate.objects.filter(merchant=merchant)
+            .filter(Q(expire_time__lte=now) | Q(retired_at__lte=now - retired_overlap()))
+            .delete()
+        )
         report.retired += retired
         valid = list(
             PlatformCertificate.objects.filter(
-                merchant=merchant, effective_time__lte=now, expire_time__gt=now
+                merchant=merchant,
+                effective_time__lte=now,
+                expire_time__gt=now,
+                retired_at__isnull=True,
             )
         )
         if len(valid) == 1 and valid[0].expire_time - now <= timedelta(days=warn_days):

@@ -43,6 +43,15 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_BASE_URL": None,
     # Notifications larger than this are rejected with 413 before anything is parsed.
     "NOTIFY_MAX_BODY_BYTES": 64 * 1024,
+    # Retention (manage.py wechatpay_prune, the `prune` task), in days; None keeps
+    # forever. Deliveries that never verified (forged, stale, unknown merchant):
+    "RETENTION_REJECTED_DAYS": 30,
+    # Verified notifications that are done (processed, duplicate, unmatched; failed ones
+    # stay until they are processed) and events whose every delivery succeeded:
+    "RETENTION_PROCESSED_DAYS": 180,
+    # A platform certificate WeChat Pay stops listing stays trusted this long, for the
+    # notifications it already signed (then it is deleted by the certificate rotation).
+    "CERTIFICATE_RETIRED_OVERLAP_SECONDS": 3600,
     # Verify, store, answer 200, then process in a Celery task.
     "NOTIFY_ASYNC": False,
     # Dotted path of a callable(log_id) that queues a claimed notification's processing.
@@ -58,6 +67,13 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path of a callable(merchant) -> str generating out_trade_no / out_refund_no.
     "OUT_TRADE_NO_GENERATOR": "django_wechatpay.identifiers.new_out_trade_no",
     "OUT_REFUND_NO_GENERATOR": "django_wechatpay.identifiers.new_out_refund_no",
+    # Merchant transfers (商家转账): the scene (转账场景ID, e.g. "1000" 现金营销) used when a
+    # transfer names none; it must be one granted on the merchant platform, and the
+    # transfer's scene report (转账场景报备信息) must be that scene's. None: every
+    # transfer names its own.
+    "TRANSFER_SCENE_ID": None,
+    # Dotted path of a callable(merchant) -> str generating out_bill_no (1-32 of 0-9A-Za-z).
+    "OUT_BILL_NO_GENERATOR": "django_wechatpay.transfers.new_out_bill_no",
     # HTTP client behaviour.
     "API_TIMEOUT": (5.0, 15.0),
     "API_RETRIES": 2,
@@ -75,14 +91,32 @@ DEFAULTS: dict[str, Any] = {
     # A polling run holds its lease this long, renewed every batch.
     "POLL_LEASE_SECONDS": 600,
     "POLL_BATCH_SIZE": 200,
+    # Calls a polling run keeps in flight per merchant: each answer is mostly network
+    # wait, and WeChat Pay limits each merchant's rate (not the service's as a whole).
+    "POLL_CONCURRENCY": 8,
+    # Threads of a polling run over all merchants: each that writes holds a database
+    # connection until the run ends.
+    "POLL_MAX_THREADS": 32,
+    # Seconds a merchant's polling pauses when WeChat Pay limits its rate (429,
+    # FREQUENCY_LIMITED), doubled at each further limit in the same run; its calls in
+    # flight are halved each time, and limited at one it waits for the next run.
+    "POLL_RATE_LIMIT_PAUSE": 1.0,
     "CERTIFICATE_EXPIRY_WARNING_DAYS": 30,
     "TASKS_ENABLED": False,
     # DRF API (django_wechatpay.api).
     "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "API_ORDER_SCOPE": "django_wechatpay.api.permissions.default_order_scope",
-    "API_ALLOW_MERCHANT_CHOICE": False,
+    # Dotted path of a callable(request, validated_data) -> api.terms.OrderTerms: the
+    # server decides price, description and merchant, never the buyer. Without it the
+    # API creates no orders (and check wechatpay.E010 fails if its URLs are mounted).
+    "API_ORDER_FACTORY": None,
     "API_THROTTLE_RATE": "60/min",
     "API_SYNC_THROTTLE_RATE": "6/min",
+    # Reverse proxies in front of Django that each append the address they received
+    # from to X-Forwarded-For: the H5 payer's IP (payer_client_ip, which WeChat Pay
+    # compares with the device that opens h5_url) is then the entry this many from the
+    # right. 0: REMOTE_ADDR, the connection's (or what a middleware set it to).
+    "TRUSTED_PROXY_COUNT": 0,
 }
 
 

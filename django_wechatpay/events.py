@@ -20,6 +20,7 @@ A process that dies between the commit and the delivery leaves the deliveries pe
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 from collections.abc import Callable, Iterable
@@ -28,7 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.apps import apps
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
 from django.dispatch import Signal
 
 from .compat import live_receivers
@@ -113,13 +114,50 @@ def _encode(value: Any) -> Any:
 
 def _decode(value: Any) -> Any:
     if isinstance(value, dict) and "$model" in value:
-        model = apps.get_model(value["$model"])
-        return model._default_manager.filter(pk=value["pk"]).first()
+        return _load(apps.get_model(value["$model"]), value["pk"])
     if isinstance(value, dict) and "$models" in value:
         model = apps.get_model(value["$models"])
         rows = model._default_manager.in_bulk(value["pks"])
         return [rows[pk] for pk in value["pks"] if pk in rows]
     return value
+
+
+def _load(model: type[models.Model], pk: Any) -> models.Model | None:
+    """``model._default_manager.filter(pk=pk).first()``, without building that query on
+    every delivery (it cost more CPU than the rest of a delivery): the row as it is now."""
+    manager = model._default_manager
+    if type(manager) is not models.Manager:  # a manager of its own may filter rows out
+        return manager.filter(pk=pk).first()
+    alias = router.db_for_read(model)
+    connection = connections[alias]
+    sql, columns = _load_sql(model, alias)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [model._meta.pk.get_db_prep_value(pk, connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for column, value in zip(columns, row, strict=True):
+        # What the ORM does to each value it reads (the backend's, then the field's).
+        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(
+            connection
+        ):
+            value = convert(value, column, connection)
+        values.append(value)
+    return model.from_db(alias, [c.target.attname for c in columns], values)
+
+
+@functools.lru_cache
+def _load_sql(model: type[models.Model], alias: str) -> tuple[str, list[Any]]:
+    quote = connections[alias].ops.quote_name
+    meta = model._meta
+    columns = [f.get_col(meta.db_table) for f in meta.concrete_fields]
+    # Only quoted names of the model and a placeholder are put together here.
+    sql = (
+        f"SELECT {', '.join(quote(c.target.column) for c in columns)}"  # noqa: S608
+        f" FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s"
+    )
+    return sql, columns
 
 
 def record(signal: Signal, **kwargs: Any) -> Event | None:
@@ -132,16 +170,77 @@ def record(signal: Signal, **kwargs: Any) -> Event | None:
     if not receivers:
         return None
     order = kwargs.get("order")
-    event = Event.objects.create(
+    event = Event(
         signal=spec.name,
         payload={"kwargs": {name: _encode(value) for name, value in kwargs.items()}},
         order=order if isinstance(order, Order) else None,
     )
-    EventDelivery.objects.bulk_create(
-        EventDelivery(event=event, receiver=name) for name in receivers
-    )
-    transaction.on_commit(lambda: deliver(events=[event.pk]))
+    alias = router.db_for_write(Event)
+    if connections[alias].vendor == "postgresql":
+        deliveries = _insert_in_one_statement(event, list(receivers), alias)
+    else:
+        event.save(using=alias, force_insert=True)
+        created = EventDelivery.objects.using(alias).bulk_create(
+            EventDelivery(event=event, receiver=name) for name in receivers
+        )
+        deliveries = [(d.pk, d.receiver) for d in created if d.pk is not None]
+    if len(deliveries) == len(receivers):
+        transaction.on_commit(lambda: _deliver_recorded(event, spec, deliveries), using=alias)
+    else:  # a database that does not return the new rows' keys
+        transaction.on_commit(lambda: deliver(events=[event.pk]), using=alias)
     return event
+
+
+#: What the outbox writes of an event and of a delivery (the delivery's event and receiver
+#: come from the statement): every column but the key.
+_EVENT_FIELDS = [f for f in Event._meta.concrete_fields if not f.primary_key]
+_DELIVERY_FIELDS = [
+    f
+    for f in EventDelivery._meta.concrete_fields
+    if not f.primary_key and f.name not in ("event", "receiver")
+]
+
+
+def _insert_in_one_statement(
+    event: Event, receivers: list[str], alias: str
+) -> list[tuple[int, str]]:
+    """PostgreSQL: the event and its deliveries in one statement (one round trip, where
+    the ORM takes two): the event's ``INSERT`` in a ``WITH``, the deliveries' from it.
+    Their keys and receivers."""
+    connection = connections[alias]
+    template = EventDelivery(receiver="")
+    values = [
+        *(f.get_db_prep_save(f.pre_save(event, True), connection) for f in _EVENT_FIELDS),
+        *(f.get_db_prep_save(f.pre_save(template, True), connection) for f in _DELIVERY_FIELDS),
+        *receivers,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_record_sql(alias, len(receivers)), values)
+        rows = cursor.fetchall()
+    event.pk = rows[0][0]
+    event._state.adding = False
+    event._state.db = alias
+    return [(pk, name) for _, pk, name in rows]
+
+
+@functools.lru_cache
+def _record_sql(alias: str, receivers: int) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = EventDelivery._meta
+    event_id = quote(EventDelivery._meta.get_field("event").column)
+    receiver = quote(EventDelivery._meta.get_field("receiver").column)
+    # Only quoted names of our own models and placeholders are put together here.
+    return (
+        f"WITH e AS (INSERT INTO {quote(Event._meta.db_table)}"  # noqa: S608
+        f" ({', '.join(quote(f.column) for f in _EVENT_FIELDS)})"
+        f" VALUES ({', '.join(['%s'] * len(_EVENT_FIELDS))})"
+        f" RETURNING {quote(Event._meta.pk.column)} AS id)"
+        f" INSERT INTO {quote(meta.db_table)}"
+        f" ({event_id}, {receiver}, {', '.join(quote(f.column) for f in _DELIVERY_FIELDS)})"
+        f" SELECT e.id, r.name, {', '.join(['%s'] * len(_DELIVERY_FIELDS))}"
+        f" FROM e, (VALUES {', '.join(['(%s)'] * receivers)}) AS r (name)"
+        f" RETURNING {event_id}, {quote(meta.pk.column)}, {receiver}"
+    )
 
 
 @dataclass
@@ -179,6 +278,112 @@ def deliver(
     if report.delivered or report.failed or report.given_up:
         logger.info("event deliveries: %s", report)
     return report
+
+
+def _deliver_recorded(event: Event, spec: SignalSpec, deliveries: list[tuple[int, str]]) -> None:
+    """Right after the commit that recorded ``event``: call each of its receivers.
+
+    What :func:`deliver` does for a delivery, for one that is known to be new, in fewer
+    statements (this runs inside the request that made the change, a notification's):
+    no query for what is open, no row read back to mark it, no savepoint. The delivered
+    mark is written first, as a compare-and-set on the delivery still being open and due,
+    then the receiver runs in that same transaction: its writes and the mark commit
+    together, or neither does. A receiver that raises rolls both back, and its failure is
+    then recorded as :func:`deliver` records it (retried later, or given up).
+    """
+    report = DeliveryReport()
+    receivers = _named_receivers(spec.signal, spec.sender)
+    error: BaseException | None = None
+    for pk, name in deliveries:
+        receiver = receivers.get(name)
+        if receiver is None:  # disconnected meanwhile: the general path gives it up
+            _deliver_one(pk, report)
+            continue
+        try:
+            with transaction.atomic():
+                if not _mark_delivered(pk):
+                    continue  # delivered meanwhile (the command, the task)
+                payload = event.payload or {}
+                kwargs = {k: _decode(v) for k, v in (payload.get("kwargs") or {}).items()}
+                kwargs = spec.expand(kwargs) if spec.expand else kwargs
+                receiver(
+                    signal=spec.signal, sender=spec.sender, event_id=str(event.event_id), **kwargs
+                )
+        except Exception as exc:
+            error = exc
+            _failed_at_once(pk, exc, report)
+        else:
+            report.delivered += 1
+    if report.delivered or report.failed or report.given_up:
+        logger.info("event deliveries: %s", report)
+    if error is not None and app_settings.RAISE_RECEIVER_ERRORS:
+        raise error
+
+
+def _mark_delivered(pk: int) -> bool:
+    """Mark delivery ``pk`` delivered if it is still open and due: True when it was.
+
+    The ``UPDATE`` :func:`_deliver_one` makes, with its ``SELECT … FOR UPDATE`` folded
+    in as conditions; written out (the ORM's building of it cost as much as the rest).
+
+    On PostgreSQL it also makes this transaction's commit asynchronous
+    (``synchronous_commit`` off, for this transaction only): nobody waits for the mark to
+    be durable, and a crash can lose it only together with the receiver's own writes (a
+    commit is lost whole or not at all), so the delivery is open again and made again,
+    as after any crash before the commit. The notification that caused it waits for one
+    WAL flush, its own, not two.
+    """
+    alias = router.db_for_write(EventDelivery)
+    connection = connections[alias]
+    moment = EventDelivery._meta.get_field("updated_at").get_db_prep_save(now(), connection)
+    open_ = [status.value for status in OPEN]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _mark_sql(alias), [DeliveryStatus.DELIVERED.value, moment, moment, pk, *open_, moment]
+        )
+        if connection.vendor == "postgresql":
+            return cursor.fetchone() is not None
+        return cursor.rowcount == 1
+
+
+@functools.lru_cache
+def _mark_sql(alias: str) -> str:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    meta = EventDelivery._meta
+    status, attempts, last_error, next_attempt_at, delivered_at, updated_at = (
+        quote(name)
+        for name in (
+            "status",
+            "attempts",
+            "last_error",
+            "next_attempt_at",
+            "delivered_at",
+            "updated_at",
+        )
+    )
+    asynchronous = (
+        " RETURNING set_config('synchronous_commit', 'off', true)"
+        if connection.vendor == "postgresql"
+        else ""
+    )
+    # Only quoted names of the model and placeholders are put together here.
+    return (
+        f"UPDATE {quote(meta.db_table)} SET {status} = %s,"  # noqa: S608
+        f" {attempts} = {attempts} + 1, {delivered_at} = %s, {last_error} = '',"
+        f" {next_attempt_at} = NULL, {updated_at} = %s"
+        f" WHERE {quote(meta.pk.column)} = %s AND {status} IN (%s, %s)"
+        f" AND ({next_attempt_at} IS NULL OR {next_attempt_at} <= %s){asynchronous}"
+    )
+
+
+def _failed_at_once(pk: int, exc: Exception, report: DeliveryReport) -> None:
+    with transaction.atomic():
+        row = EventDelivery.objects.select_for_update().filter(pk=pk, status__in=OPEN).first()
+        if row is None:
+            return  # delivered meanwhile by another worker
+        row.attempts += 1
+        _failed(row, exc, report)
 
 
 def _deliver_one(pk: int, report: DeliveryReport) -> None:

@@ -7,7 +7,9 @@
     ├── OrderConflict               out_trade_no already names another order
     ├── UnknownOrder                WeChat Pay reported on an order or refund we lack
     ├── RefundNotAllowed            unpaid, or more than is left to refund
+    ├── SharingNotAllowed           a profit sharing, return or receiver WeChat Pay (or we) refuse
     ├── ClosingNotAllowed           paid, or already final
+    ├── TransferNotAllowed          a transfer that cannot be made, cancelled or confirmed
     ├── IllegalTransition           a report that contradicts the row's state
     ├── ReconciliationInProgress    that day's run is already going
     ├── LeaseHeld                   another process holds that piece of work
@@ -30,6 +32,8 @@ __all__ = [
     "ReconciliationInProgress",
     "RefundNotAllowed",
     "SecretUnreadable",
+    "SharingNotAllowed",
+    "TransferNotAllowed",
     "UnknownOrder",
     "WeChatPayServiceError",
 ]
@@ -59,8 +63,18 @@ class RefundNotAllowed(WeChatPayServiceError):
     """The order cannot be refunded (unpaid, or the amount exceeds what is left)."""
 
 
+class SharingNotAllowed(WeChatPayServiceError):
+    """A profit sharing (分账), return or receiver change that cannot be made: the order
+    is unpaid or unfrozen, the amount exceeds what is left, the receiver was not added,
+    or WeChat Pay refused it."""
+
+
 class ClosingNotAllowed(WeChatPayServiceError):
     """The order cannot be closed (it is paid, or already final)."""
+
+
+class TransferNotAllowed(WeChatPayServiceError):
+    """The transfer cannot be made, cancelled or confirmed (the message says why)."""
 
 
 class IllegalTransition(WeChatPayServiceError):

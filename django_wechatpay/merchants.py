@@ -2,20 +2,29 @@
 
 Merchants from ``WECHATPAY["MERCHANTS"]`` are mirrored into the ``Merchant`` table on
 first use, without their secrets; merchants from the admin live only in the table.
-:func:`client_for` builds one :class:`WeChatPayClient` per merchant and process and
-reuses it (one connection pool, one certificate cache) until the merchant changes.
+:func:`get_merchant` keeps the rows it read for :data:`MERCHANT_CACHE_SECONDS` per
+process (every notification asks for its merchant). :func:`client_for` builds one
+:class:`WeChatPayClient` per merchant and process and reuses it (one connection pool,
+one certificate cache) until the merchant changes.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models.signals import post_delete, post_migrate, post_save
 from django.urls import NoReverseMatch, reverse
+from django.views.decorators.debug import sensitive_variables
+from requests.adapters import HTTPAdapter
 
 from .conf import MerchantSettings, app_settings, resolve_secret
 from .core.client import WeChatPayClient
@@ -29,8 +38,10 @@ from .verification import VerifierParts, build_verifier
 from .verifier_store import DatabaseCertificateStore
 
 __all__ = [
+    "MERCHANT_CACHE_SECONDS",
     "Credentials",
     "MerchantNotFound",
+    "active_merchants",
     "build_client",
     "client_for",
     "credentials_for",
@@ -82,8 +93,38 @@ def _sync(entry: MerchantSettings) -> Merchant:
     return merchant
 
 
+#: How long a process goes on using a merchant row it read. A change saved in this process
+#: (the admin, a secrets rotation, a settings change) is seen at once; one saved by
+#: another process within this time. Reading the row on every notification cost a query
+#: per notification; a few seconds bound how long another worker may still accept
+#: notifications for a merchant just deactivated, or decrypt with a key just replaced
+#: (WeChat Pay delivers again what that answers with 4xx/5xx).
+MERCHANT_CACHE_SECONDS = 5.0
+
+#: mchid as asked ("" for the default) -> (monotonic time read, the row). Rows are handed
+#: out as copies: a caller that changes its copy changes no one else's.
+_merchants: dict[str, tuple[float, Merchant]] = {}
+#: Bumped by every change: a row read before it is not kept.
+_generation = 0
+
+
 def get_merchant(mchid: str | None = None) -> Merchant:
     """The active merchant ``mchid``, or ``WECHATPAY["DEFAULT_MERCHANT"]``."""
+    key = str(mchid or "")
+    cached = _merchants.get(key)
+    if cached is not None and time.monotonic() - cached[0] < MERCHANT_CACHE_SECONDS:
+        return copy.copy(cached[1])
+    read_at, generation = time.monotonic(), _generation
+    merchant = _read_merchant(mchid)
+    # Only what is committed is kept: a row read (or mirrored from settings) inside a
+    # transaction may yet be rolled back.
+    alias = merchant._state.db or DEFAULT_DB_ALIAS
+    if generation == _generation and not connections[alias].in_atomic_block:
+        _merchants[key] = (read_at, merchant)
+    return copy.copy(merchant)
+
+
+def _read_merchant(mchid: str | None) -> Merchant:
     mchid = mchid or app_settings.DEFAULT_MERCHANT
     configured = app_settings.merchants()
     if mchid is None and len(configured) == 1:
@@ -108,6 +149,14 @@ def get_merchant(mchid: str | None = None) -> Merchant:
         raise MerchantNotFound(f"no active WeChat Pay merchant {mchid}") from None
 
 
+def active_merchants() -> list[Merchant]:
+    """Every active merchant: those of the database and those of settings (mirrored on
+    the way, so that a fresh database knows them too)."""
+    for mchid in app_settings.merchants():
+        get_merchant(mchid)
+    return list(Merchant.objects.filter(is_active=True).order_by("mchid"))
+
+
 def notify_url_for(merchant: Merchant) -> str:
     """Where WeChat Pay notifies about ``merchant``'s orders and refunds."""
     base = merchant.notify_base_url or app_settings.NOTIFY_BASE_URL
@@ -126,6 +175,7 @@ def notify_url_for(merchant: Merchant) -> str:
     return str(base).rstrip("/") + path
 
 
+@sensitive_variables("private_key", "apiv3_key")
 def credentials_for(merchant: Merchant) -> Credentials:
     if merchant.source == MerchantSource.SETTINGS:
         entry = app_settings.merchants().get(merchant.mchid)
@@ -154,6 +204,19 @@ def _gate_key(merchant_pk: int) -> str:
     return f"django_wechatpay:certificate-refresh:{merchant_pk}"
 
 
+def _pooled_session() -> requests.Session:
+    """A session that keeps as many connections as polling keeps calls in flight
+    (``POLL_CONCURRENCY``). requests keeps 10: when more calls came back at once (at the
+    end of a polling run), the others were closed with a "Connection pool is full"
+    warning each, and the next run connected again."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_maxsize=max(10, int(app_settings.POLL_CONCURRENCY)))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+@sensitive_variables("creds")
 def build_client(merchant: Merchant) -> WeChatPayClient:
     creds = credentials_for(merchant)
     timeout = app_settings.API_TIMEOUT
@@ -163,6 +226,7 @@ def build_client(merchant: Merchant) -> WeChatPayClient:
         timeout=tuple(timeout) if isinstance(timeout, list | tuple) else timeout,
         proxies=app_settings.API_PROXIES,
         retries=int(app_settings.API_RETRIES),
+        session=_pooled_session(),
     )
     public_key = (
         WeChatPayPublicKey.load(merchant.public_key_id, merchant.public_key_pem)
@@ -197,6 +261,7 @@ def build_client(merchant: Merchant) -> WeChatPayClient:
 
 _clients: dict[int, tuple[object, WeChatPayClient]] = {}
 _clients_lock = threading.Lock()
+_build_lock = threading.Lock()
 
 
 def client_for(merchant: Merchant) -> WeChatPayClient:
@@ -206,9 +271,17 @@ def client_for(merchant: Merchant) -> WeChatPayClient:
         cached = _clients.get(merchant.pk)
         if cached is not None and cached[0] == version:
             return cached[1]
-    client = build_client(merchant)
-    with _clients_lock:
-        _clients[merchant.pk] = (version, client)
+    # One build at a time, looked up again once inside: threads that ask together (a
+    # polling run, a threaded server) share one client and one connection pool instead
+    # of each loading the key and leaving a pool behind.
+    with _build_lock:
+        with _clients_lock:
+            cached = _clients.get(merchant.pk)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+        client = build_client(merchant)
+        with _clients_lock:
+            _clients[merchant.pk] = (version, client)
     return client
 
 
@@ -219,6 +292,7 @@ def reset_clients() -> None:
         cache.delete_many([_gate_key(pk) for pk in _clients])
         _clients.clear()
     _synced.clear()
+    _forget_merchants()
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
@@ -226,4 +300,17 @@ def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
         reset_clients()
 
 
+def _forget_merchants(**kwargs: Any) -> None:
+    # Any merchant saved or deleted here: read them all again (it is rare, and a
+    # settings merchant may be found under "" as well as under its mchid). The client
+    # cache follows by itself: it is keyed by the row's updated_at.
+    global _generation
+    _generation += 1
+    _merchants.clear()
+
+
 setting_changed.connect(_on_setting_changed)
+post_save.connect(_forget_merchants, sender=Merchant, dispatch_uid="wechatpay-merchant-saved")
+post_delete.connect(_forget_merchants, sender=Merchant, dispatch_uid="wechatpay-merchant-gone")
+# A flushed or migrated database (tests) no longer has the rows this process read.
+post_migrate.connect(_forget_merchants, dispatch_uid="wechatpay-merchants-migrated")

@@ -25,12 +25,13 @@ from .core.trade_types import TradeTypeSpec, trade_type
 from .exceptions import ClosingNotAllowed, InvalidOrderRequest, OrderConflict
 from .identifiers import OUT_TRADE_NO
 from .merchants import client_for, notify_url_for
-from .models import Merchant, Order
+from .models import CombineOrder, Merchant, Order
 from .states import TRADE_CLOSABLE, TradeState
 from .timezones import from_db, to_db
 from .transitions import apply_transaction
 
 __all__ = [
+    "MAX_AMOUNT",
     "OrderRequest",
     "close_order",
     "create_order",
@@ -40,6 +41,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger("django_wechatpay.orders")
+
+#: The largest order in fen (21,474,836.47 yuan): WeChat Pay's ``amount.total`` is a
+#: 32-bit integer, and so is the column that stores it; larger amounts would be refused
+#: by WeChat Pay or overflow the database, so they are refused here, before either.
+MAX_AMOUNT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class OrderRequest:
         amount = self.amount
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             raise InvalidOrderRequest("amount must be a positive integer number of fen", "amount")
+        if amount > MAX_AMOUNT:
+            raise InvalidOrderRequest(f"amount must be at most {MAX_AMOUNT} fen", "amount")
         if not self.description or len(self.description) > 127:
             raise InvalidOrderRequest("description must be 1 to 127 characters", "description")
         if self.out_trade_no is not None and not OUT_TRADE_NO.fullmatch(self.out_trade_no):
@@ -95,6 +103,18 @@ class OrderRequest:
             )
         if merchant.partner and not self.sub_mchid:
             raise InvalidOrderRequest("partner mode needs sub_mchid", "sub_mchid")
+        # A partner may act only for the sub-merchants it lists; an empty list allows
+        # any, as before the list existed.
+        if merchant.partner and merchant.sub_mchids and self.sub_mchid not in merchant.sub_mchids:
+            raise InvalidOrderRequest(
+                f"sub_mchid {self.sub_mchid} is not a sub-merchant of {merchant.mchid}",
+                "sub_mchid",
+            )
+        if not merchant.partner and (self.sub_mchid or self.sub_appid):
+            # Never sent for a direct merchant: stored, they would only mislead.
+            raise InvalidOrderRequest(
+                "sub_mchid and sub_appid are for partner merchants only", "sub_mchid"
+            )
         if spec.needs_openid and not self.openid:
             raise InvalidOrderRequest(
                 "JSAPI and mini-program payments need the payer's openid", "openid"
@@ -176,11 +196,28 @@ def _payer_fields(order: Order, spec: TradeTypeSpec, request: OrderRequest) -> d
             key = "sub_openid" if order.sub_appid else "sp_openid"
         body["payer"] = {key: request.openid}
     if request.payer_client_ip:
-        scene: dict[str, Any] = {"payer_client_ip": request.payer_client_ip}
-        if spec.needs_client_ip:
-            scene["h5_info"] = dict(request.h5_info or {"type": "Wap"})
-        body["scene_info"] = scene
+        body["scene_info"] = scene_info(spec, request.payer_client_ip, request.h5_info)
     return body
+
+
+def scene_info(
+    spec: TradeTypeSpec, payer_client_ip: str, h5_info: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The payer's scene, of an order or a combine order alike."""
+    scene: dict[str, Any] = {"payer_client_ip": payer_client_ip}
+    if spec.needs_client_ip:
+        scene["h5_info"] = dict(h5_info or {"type": "Wap"})
+    return scene
+
+
+def save_prepay(row: Order | CombineOrder, answer: Mapping[str, Any]) -> None:
+    """Keep what WeChat Pay answered to placing ``row``: what the payer pays with."""
+    type(row)._default_manager.filter(pk=row.pk).update(
+        prepay_id=str(answer.get("prepay_id") or ""),
+        code_url=str(answer.get("code_url") or ""),
+        h5_url=str(answer.get("h5_url") or ""),
+    )
+    row.refresh_from_db(fields=["prepay_id", "code_url", "h5_url"])
 
 
 def _place(order: Order, spec: TradeTypeSpec, request: OrderRequest) -> Order:
@@ -204,31 +241,27 @@ def _place(order: Order, spec: TradeTypeSpec, request: OrderRequest) -> Order:
         params["time_expire"] = format_wechatpay_time(from_db(order.time_expire))
     if order.attach:
         params["attach"] = order.attach
-    answer = client_for(merchant).call("pay", **params).json_object()
-    Order.objects.filter(pk=order.pk).update(
-        prepay_id=str(answer.get("prepay_id") or ""),
-        code_url=str(answer.get("code_url") or ""),
-        h5_url=str(answer.get("h5_url") or ""),
-    )
-    order.refresh_from_db(fields=["prepay_id", "code_url", "h5_url"])
+    save_prepay(order, client_for(merchant).call("pay", **params).json_object())
     return order
 
 
 def invoke_parameters(order: Order) -> dict[str, str]:
     """What the front end needs to pay ``order``, by trade type."""
-    spec = trade_type(order.trade_type)
+    return invoke_parameters_of(order, order.sub_appid or order.appid)
+
+
+def invoke_parameters_of(row: Order | CombineOrder, appid: str) -> dict[str, str]:
+    """What the front end needs to pay an order or a combine order, invoked in ``appid``."""
+    spec = trade_type(row.trade_type)
     if spec.invoke == "native":
-        return {"code_url": order.code_url}
+        return {"code_url": row.code_url}
     if spec.invoke == "h5":
-        return {"h5_url": order.h5_url}
-    signer = client_for(order.merchant).signer
-    invoking_appid = order.sub_appid or order.appid
+        return {"h5_url": row.h5_url}
+    signer = client_for(row.merchant).signer
     if spec.invoke == "app":
-        return app_invoke_params(
-            signer, invoking_appid, order.prepay_id, partnerid=order.merchant.mchid
-        )
+        return app_invoke_params(signer, appid, row.prepay_id, partnerid=row.merchant.mchid)
     if spec.invoke == "jsapi":
-        return jsapi_invoke_params(signer, invoking_appid, order.prepay_id)
+        return jsapi_invoke_params(signer, appid, row.prepay_id)
     return {}
 
 

@@ -21,7 +21,7 @@ from .identifiers import OUT_REFUND_NO
 from .merchants import client_for, notify_url_for
 from .models import Merchant, Order, Refund
 from .states import TRADE_PAID, RefundStatus
-from .transitions import apply_refund, failed, held_by_refunds, locked
+from .transitions import apply_refund, failed, held_amount, locked
 
 __all__ = ["adopt_refund", "refund", "refundable_amount", "submit_refund", "sync_refund"]
 
@@ -29,10 +29,11 @@ logger = logging.getLogger("django_wechatpay.refunds")
 
 
 def refundable_amount(order: Order) -> int:
-    """What can still be refunded: the amount less every refund not failed or closed."""
+    """What can still be refunded: the amount less every refund not failed or closed and
+    every share of it not closed or returned (:func:`~.transitions.held_amount`)."""
     if order.state not in TRADE_PAID:
         return 0
-    return max(0, order.amount - held_by_refunds(order))
+    return max(0, order.amount - held_amount(order))
 
 
 def _new_out_refund_no(merchant: Merchant) -> str:

@@ -6,7 +6,9 @@ transaction commits, and again until the receiver succeeds. Receivers keep the p
 Django API (``@receiver(payment_succeeded)``) and get model instances, never raw dicts,
 plus ``event_id``, the same on every delivery of one event: make a receiver idempotent
 with it. ``source`` says who found the change: ``"notification"``, ``"poll"``, ``"query"``
-(an explicit sync), ``"refund"``, ``"close"``, ``"expired"`` or ``"reconciliation"``.
+(an explicit sync), ``"refund"``, ``"close"``, ``"expired"``, ``"reconciliation"``, or for
+transfers ``"transfer"`` (the create answer) and ``"cancel"`` (the cancel answer), for
+profit sharing ``"share"``, ``"unfreeze"`` and ``"return"`` (the answer to each request).
 
 ================================  ==========================================================
 signal                            keyword arguments (besides ``event_id``)
@@ -26,6 +28,23 @@ signal                            keyword arguments (besides ``event_id``)
 ``reconciliation_completed``      ``run`` (ReconciliationRun)
 ``reconciliation_discrepancy``    ``run``, ``items`` (list of ReconciliationItem)
 ``certificate_expiring``          ``merchant``, ``certificate``, ``days_left``
+``profit_sharing_finished``       ``sharing`` (ProfitSharing), ``order``, ``source``: every
+                                  receiver's share has its result (SUCCESS or CLOSED), or an
+                                  unfreezing is done
+``profit_sharing_failed``         ``sharing``, ``order``, ``source``: WeChat Pay refused the
+                                  sharing (``error_code``); nothing was shared
+``profit_sharing_receiver_closed``  ``item`` (ProfitSharingItem), ``sharing``, ``order``,
+                                  ``source``: that receiver got nothing (``fail_reason``)
+``profit_sharing_return_succeeded``  ``sharing_return`` (ProfitSharingReturn), ``sharing``,
+                                  ``order``, ``source``: the money is the merchant's again
+``profit_sharing_return_failed``  ``sharing_return``, ``sharing``, ``order``, ``source``:
+                                  nothing came back (``fail_reason``)
+``transfer_waiting_for_user``     ``transfer``, ``source``: the payee must confirm it in WeChat
+                                  (show them :func:`~.transfers.transfer_confirmation_parameters`)
+``transfer_succeeded``            ``transfer``, ``source``: the money reached the payee
+``transfer_failed``               ``transfer``, ``source``: nothing was transferred (refused,
+                                  expired unconfirmed, or failed; ``fail_reason`` says which)
+``transfer_cancelled``            ``transfer``, ``source``: cancelled, nothing was transferred
 ================================  ==========================================================
 
 Adding a signal: define it below with :func:`_outbox` (its name and sender), add it to
@@ -45,14 +64,21 @@ from .models import (
     NotificationLog,
     Order,
     PlatformCertificate,
+    ProfitSharing,
+    ProfitSharingItem,
+    ProfitSharingReturn,
     ReconciliationRun,
     Refund,
+    Transfer,
 )
-from .states import RefundStatus, TradeState
+from .states import RefundStatus, ReturnResult, SharingState, TradeState, TransferState
 
 __all__ = [
     "PAYMENT_SIGNALS",
     "REFUND_SIGNALS",
+    "RETURN_SIGNALS",
+    "SHARING_SIGNALS",
+    "TRANSFER_SIGNALS",
     "certificate_expiring",
     "emit",
     "notification_received",
@@ -61,11 +87,20 @@ __all__ = [
     "payment_closed",
     "payment_failed",
     "payment_succeeded",
+    "profit_sharing_failed",
+    "profit_sharing_finished",
+    "profit_sharing_receiver_closed",
+    "profit_sharing_return_failed",
+    "profit_sharing_return_succeeded",
     "reconciliation_completed",
     "reconciliation_discrepancy",
     "refund_abnormal",
     "refund_closed",
     "refund_succeeded",
+    "transfer_cancelled",
+    "transfer_failed",
+    "transfer_succeeded",
+    "transfer_waiting_for_user",
 ]
 
 
@@ -99,6 +134,15 @@ reconciliation_discrepancy = _outbox(
     lambda kwargs: {**kwargs, "items": list(kwargs["run"].items.all()) if kwargs["run"] else []},
 )
 certificate_expiring = _outbox("certificate_expiring", PlatformCertificate)
+profit_sharing_finished = _outbox("profit_sharing_finished", ProfitSharing)
+profit_sharing_failed = _outbox("profit_sharing_failed", ProfitSharing)
+profit_sharing_receiver_closed = _outbox("profit_sharing_receiver_closed", ProfitSharingItem)
+profit_sharing_return_succeeded = _outbox("profit_sharing_return_succeeded", ProfitSharingReturn)
+profit_sharing_return_failed = _outbox("profit_sharing_return_failed", ProfitSharingReturn)
+transfer_waiting_for_user = _outbox("transfer_waiting_for_user", Transfer)
+transfer_succeeded = _outbox("transfer_succeeded", Transfer)
+transfer_failed = _outbox("transfer_failed", Transfer)
+transfer_cancelled = _outbox("transfer_cancelled", Transfer)
 
 #: The order state a transition reaches -> the signal it sends.
 PAYMENT_SIGNALS: Mapping[str, Signal] = {
@@ -112,6 +156,24 @@ REFUND_SIGNALS: Mapping[str, Signal] = {
     RefundStatus.SUCCESS: refund_succeeded,
     RefundStatus.CLOSED: refund_closed,
     RefundStatus.ABNORMAL: refund_abnormal,
+}
+#: The state a profit sharing reaches -> the signal it sends (a receiver's CLOSED share
+#: sends profit_sharing_receiver_closed).
+SHARING_SIGNALS: Mapping[str, Signal] = {
+    SharingState.FINISHED: profit_sharing_finished,
+    SharingState.FAILED: profit_sharing_failed,
+}
+#: The result a profit-sharing return reaches -> the signal it sends.
+RETURN_SIGNALS: Mapping[str, Signal] = {
+    ReturnResult.SUCCESS: profit_sharing_return_succeeded,
+    ReturnResult.FAILED: profit_sharing_return_failed,
+}
+#: The transfer state a transition reaches -> the signal it sends.
+TRANSFER_SIGNALS: Mapping[str, Signal] = {
+    TransferState.WAIT_USER_CONFIRM: transfer_waiting_for_user,
+    TransferState.SUCCESS: transfer_succeeded,
+    TransferState.FAIL: transfer_failed,
+    TransferState.CANCELLED: transfer_cancelled,
 }
 
 

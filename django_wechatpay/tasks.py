@@ -24,7 +24,10 @@ __all__ = [
     "deliver_events",
     "poll_orders",
     "poll_refunds",
+    "poll_sharings",
+    "poll_transfers",
     "process_notification",
+    "prune",
     "queue_notification",
     "reconcile_bill",
     "reconcile_yesterday",
@@ -83,6 +86,21 @@ def poll_refunds() -> str:
 
 
 @shared_task(**RETRYING)
+def poll_transfers() -> str:
+    from .transfers import poll_transfers as poll
+
+    return str(poll())
+
+
+@shared_task(**RETRYING)
+def poll_sharings() -> str:
+    """Profit sharings and unfreezings not finished, and returns not decided."""
+    from .profit_sharing import poll_sharing_returns, poll_sharings
+
+    return f"sharings: {poll_sharings()}; returns: {poll_sharing_returns()}"
+
+
+@shared_task(**RETRYING)
 def reconcile_bill(mchid: str, bill_date: str, bill_type: str = "ALL") -> dict[str, Any]:
     from .merchants import get_merchant
     from .reconciliation import reconcile_bill as reconcile
@@ -100,13 +118,21 @@ def deliver_events() -> str:
     return str(deliver())
 
 
+@shared_task(ignore_result=True, **ACKS_LATE)
+def prune() -> str:
+    """Delete what the retention settings no longer keep (``wechatpay_prune``)."""
+    from .retention import prune as prune_rows
+
+    return str(prune_rows())
+
+
 @shared_task(**ACKS_LATE)
 def reconcile_yesterday() -> list[str]:
     """Queue yesterday's (Beijing time) reconciliation for every active merchant."""
-    from .models import Merchant
+    from .merchants import active_merchants
 
     yesterday = beijing_yesterday().isoformat()
-    mchids = list(Merchant.objects.filter(is_active=True).values_list("mchid", flat=True))
+    mchids = [merchant.mchid for merchant in active_merchants()]
     for mchid in mchids:
         reconcile_bill.delay(mchid, yesterday)
     return mchids
@@ -127,9 +153,10 @@ class BeijingCrontab(crontab):
 def beat_schedule(prefix: str = "django_wechatpay") -> dict[str, dict[str, Any]]:
     """A ready ``CELERY_BEAT_SCHEDULE`` (or ``app.conf.beat_schedule``) for the tasks.
 
-    Certificates every 6 hours (WeChat Pay asks for < 12 h), pending orders and refunds
-    every 5 minutes, due event deliveries every minute, yesterday's bill at 10:30 Beijing
-    time (bills are ready from 10:00) whatever Celery's time zone. With
+    Certificates every 6 hours (WeChat Pay asks for < 12 h), pending orders, refunds and
+    transfers every 5 minutes, due event deliveries every minute, yesterday's bill at 10:30
+    Beijing time (bills are ready from 10:00) whatever Celery's time zone, and the retention
+    pruning daily at 04:00 Beijing time (the quietest hour of a shop in China). With
     django-celery-beat, load it once with ``PeriodicTask`` rows instead.
     """
     return {
@@ -149,9 +176,21 @@ def beat_schedule(prefix: str = "django_wechatpay") -> dict[str, dict[str, Any]]
             "task": "django_wechatpay.tasks.poll_refunds",
             "schedule": timedelta(minutes=5),
         },
+        f"{prefix}.poll_transfers": {
+            "task": "django_wechatpay.tasks.poll_transfers",
+            "schedule": timedelta(minutes=5),
+        },
+        f"{prefix}.poll_sharings": {
+            "task": "django_wechatpay.tasks.poll_sharings",
+            "schedule": timedelta(minutes=5),
+        },
         f"{prefix}.reconcile_yesterday": {
             "task": "django_wechatpay.tasks.reconcile_yesterday",
             # Beijing time whatever the Celery timezone: bills are per Beijing day.
             "schedule": BeijingCrontab(hour=10, minute=30),
+        },
+        f"{prefix}.prune": {
+            "task": "django_wechatpay.tasks.prune",
+            "schedule": BeijingCrontab(hour=4, minute=0),
         },
     }

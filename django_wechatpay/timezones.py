@@ -1,9 +1,10 @@
 """Datetimes at the database boundary, with ``USE_TZ`` on or off.
 
-WeChat Pay's times are aware (Beijing time, :mod:`.core.beijing`). With ``USE_TZ = True``
-they are stored as they are; with ``USE_TZ = False`` (common in Chinese projects)
-Django wants naive local times in ``TIME_ZONE``, and an aware one makes SQLite and MySQL
-fail. Everything the app writes or compares goes through here.
+WeChat Pay's times are aware (Beijing time, :mod:`.core.beijing`), and the core compares
+aware times only. With ``USE_TZ = True`` they are stored as they are; with
+``USE_TZ = False`` (common in Chinese projects) Django wants naive local times in
+``TIME_ZONE``, and an aware one makes SQLite and MySQL fail. Every datetime the app
+writes from WeChat Pay, or hands from the database to the core, goes through here.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
-
-from .core.beijing import BEIJING_TZ
 
 __all__ = ["from_db", "now", "to_db"]
 
@@ -24,12 +23,14 @@ def now() -> datetime:
 
 
 def to_db(moment: datetime) -> datetime:
-    """``moment`` in the form the database takes; a naive one is taken as Beijing time."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=BEIJING_TZ)
+    """``moment`` in the form the database takes.
+
+    A naive datetime means what it means in the project: local time in ``TIME_ZONE``.
+    """
+    local = timezone.get_default_timezone()
     if settings.USE_TZ:
-        return moment
-    return timezone.make_naive(moment, timezone.get_default_timezone())
+        return moment if moment.tzinfo else timezone.make_aware(moment, local)
+    return timezone.make_naive(moment, local) if moment.tzinfo else moment
 
 
 def from_db(moment: datetime) -> datetime:

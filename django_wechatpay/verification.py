@@ -9,7 +9,7 @@ itself, never the mode.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -40,7 +40,8 @@ class VerifierParts:
     """What a merchant's verifier can be built from."""
 
     transport: Transport
-    apiv3_key: str
+    #: Out of the repr: this object is a local of the frames that build a client.
+    apiv3_key: str = field(repr=False)
     store: CertificateStore
     public_key: WeChatPayPublicKey | None
     refresh_interval: float
@@ -60,7 +61,8 @@ def _certificates(parts: VerifierParts) -> CertificateVerifier:
 
 
 def _public_key(parts: VerifierParts) -> PublicKeyVerifier:
-    assert parts.public_key is not None  # ModeRule.needs_public_key
+    if parts.public_key is None:
+        raise ConfigurationError("this verification mode needs the WeChat Pay public key")
     return PublicKeyVerifier(parts.public_key)
 
 

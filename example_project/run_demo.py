@@ -1,8 +1,9 @@
 """`make demo`: the example shop on the local WeChat Pay simulator, in one command.
 
-Starts the simulator, migrates the SQLite database, writes the demo merchant and an admin
-user, then runs the Django server and a Celery worker and beat (filesystem broker, no
-Redis). Ctrl-C stops everything.
+Starts the simulator, migrates the SQLite database, writes the demo's merchants (the
+shop's, and the marketplace's service provider with its sellers), an admin user and the
+platform's profit-sharing receivers, then runs the Django server and a Celery worker and
+beat (filesystem broker, no Redis). Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -17,11 +18,24 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The project's root in place of this script's folder: there, example_project/celery.py
+# would stand in for Celery itself once the catalogue's package is imported.
+sys.path[0] = str(ROOT)
 
 from django_wechatpay.sandbox import Sandbox  # noqa: E402 -- after the path is set
+from example_project.shop.catalog import SELLERS  # noqa: E402
 
 ADMIN_USER, ADMIN_PASSWORD = "admin", "wechatpay-demo"
+#: The platform's two merchant accounts: its ordinary merchant (the shop's own products,
+#: and the marketplace's cash-backs: WeChat Pay makes transfers from ordinary merchants
+#: only) and its service provider (服务商), which places the marketplace's combine
+#: payments for its sellers, the sub-merchants, and takes its commission from them.
+SHOP_MCHID, PLATFORM_MCHID = "1900000001", "1900000002"
+#: One official account bound to both: the buyer has one openid for either of them.
+APPID = "wxd678efh567hg6787"
+#: Simulated seconds (time_factor 60: 3 and 2 real seconds) before the simulator ends a
+#: sharing, and a transfer the payee confirmed: long enough to see them under way.
+SHARING_DELAY, TRANSFER_DELAY = 180, 120
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,11 +50,24 @@ def main(argv: list[str] | None = None) -> int:
     for folder in ("broker", "broker-processed", "broker-control"):
         (args.var / folder).mkdir(exist_ok=True)
     sandbox = Sandbox("127.0.0.1", args.sandbox_port, time_factor=60).start()
-    merchant = sandbox.create_merchant("1900000001", appids=["wxd678efh567hg6787"])
-    merchant_file = args.var / "merchant.json"
-    merchant_file.write_text(
-        json.dumps({"mchid": merchant.mchid, **merchant.settings_entry()}, indent=2)
+    sandbox.configure(sharing_delay=SHARING_DELAY, transfer_delay=TRANSFER_DELAY)
+    merchant = sandbox.create_merchant(SHOP_MCHID, appids=[APPID])
+    platform = sandbox.create_merchant(
+        PLATFORM_MCHID,
+        appids=[APPID],
+        partner=True,
+        sub_mchids=[seller.sub_mchid for seller in SELLERS.values()],
     )
+    merchants = {
+        "default": merchant.mchid,
+        "marketplace": platform.mchid,
+        "merchants": {
+            merchant.mchid: merchant.settings_entry(),
+            platform.mchid: platform.settings_entry(sub_mchids=platform.sub_mchids),
+        },
+    }
+    merchant_file = args.var / "merchants.json"
+    merchant_file.write_text(json.dumps(merchants, indent=2))
     merchant_file.chmod(0o600)
 
     env = {
@@ -54,12 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     python = sys.executable
     manage = [python, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True)
-    create_admin = (
+    set_up = (
         "from django.contrib.auth.models import User\n"
         f"u, _ = User.objects.get_or_create(username='{ADMIN_USER}')\n"
-        f"u.set_password('{ADMIN_PASSWORD}'); u.is_staff = u.is_superuser = True; u.save()"
+        f"u.set_password('{ADMIN_PASSWORD}'); u.is_staff = u.is_superuser = True; u.save()\n"
+        # Every start: the simulator is new, and knows none of the receivers the
+        # database may remember from the last run.
+        "from example_project.shop.marketplace import add_platform_receivers\n"
+        "add_platform_receivers()"
     )
-    subprocess.run([*manage, "shell", "-c", create_admin], env=env, check=True)
+    subprocess.run([*manage, "shell", "-v0", "-c", set_up], env=env, check=True)
     processes = [
         subprocess.Popen([*manage, "runserver", f"127.0.0.1:{args.port}", "--noreload"], env=env)
     ]
@@ -75,12 +106,16 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
 
+    sellers = ", ".join(platform.sub_mchids)
     print(
         f"""
   Shop            http://127.0.0.1:{args.port}/
+  Marketplace     http://127.0.0.1:{args.port}/marketplace/
   Admin           http://127.0.0.1:{args.port}/admin/   ({ADMIN_USER} / {ADMIN_PASSWORD})
-  WeChat Pay      {sandbox.base_url}   (simulator; merchant {merchant.mchid})
-  Ctrl-C stops everything.
+  Overview        http://127.0.0.1:{args.port}/admin/django_wechatpay/overview/
+  WeChat Pay      {sandbox.base_url}   (simulator; merchant {merchant.mchid},
+                  service provider {platform.mchid} with sub-merchants {sellers})
+  Ctrl-C stops everything. The requests to the shop follow, as they come.
 """,
         flush=True,
     )

@@ -67,19 +67,28 @@ DATABASES = {
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The demo merchant: written by example_project/run_demo.py from the simulator it starts.
-DEMO_MERCHANT_FILE = VAR / "merchant.json"
+# The demo's merchants: written by example_project/run_demo.py from the simulator it
+# starts. The shop's ordinary merchant (the default: the shop's own products, cash-backs)
+# and the marketplace's service provider, with its sellers as sub-merchants.
+DEMO_MERCHANTS_FILE = VAR / "merchants.json"
 WECHATPAY: dict = {
     "SECRET_KEYS": [os.environ.get("WECHATPAY_SECRETS_KEY", "example-project-secrets-key")],
     "NOTIFY_BASE_URL": os.environ.get("DEMO_BASE_URL", "http://127.0.0.1:8000"),
     "POLL_GRACE_SECONDS": 10,
     "TASKS_ENABLED": True,
+    "API_ORDER_FACTORY": "example_project.shop.order_terms.order_terms",
+    # 现金营销: the scene of the marketplace's cash-backs.
+    "TRANSFER_SCENE_ID": "1000",
 }
-if DEMO_MERCHANT_FILE.exists():
+#: The service provider the marketplace's combine payments are placed with.
+DEMO_MARKETPLACE_MCHID = ""
+if DEMO_MERCHANTS_FILE.exists():
     import json
 
-    _merchant = json.loads(DEMO_MERCHANT_FILE.read_text())
-    WECHATPAY["MERCHANTS"] = {_merchant.pop("mchid"): _merchant}
+    _demo = json.loads(DEMO_MERCHANTS_FILE.read_text())
+    WECHATPAY["MERCHANTS"] = _demo["merchants"]
+    WECHATPAY["DEFAULT_MERCHANT"] = _demo["default"]
+    DEMO_MARKETPLACE_MCHID = _demo["marketplace"]
 
 DEMO_SANDBOX_URL = os.environ.get("DEMO_SANDBOX_URL", "")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -92,6 +101,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_ALWAYS_EAGER = False
 LOGGING = {
     "version": 1,
+    # Keep Django's own loggers: django.server prints runserver's request lines, what a
+    # newcomer watches in `make demo` while paying (the default True would silence them).
+    "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django_wechatpay": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "django_wechatpay": {"handlers": ["console"], "level": "INFO"},
+        "example_project": {"handlers": ["console"], "level": "INFO"},
+    },
 }

@@ -1,7 +1,11 @@
 """Settings for the test suite."""
 
 import os
+import tempfile
+from typing import Any
 from urllib.parse import urlsplit
+
+import django
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -21,6 +25,7 @@ REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 # The suite runs on PostgreSQL when WECHATPAY_TEST_POSTGRES gives a DSN (CI does), else
 # on SQLite; tests that need real row locks are marked `postgres`.
 _POSTGRES = urlsplit(os.environ.get("WECHATPAY_TEST_POSTGRES", ""))
+DATABASES: dict[str, dict[str, Any]]
 if _POSTGRES.scheme.startswith("postgres"):
     DATABASES = {
         "default": {
@@ -33,11 +38,34 @@ if _POSTGRES.scheme.startswith("postgres"):
         }
     }
 else:
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    # A file, not ":memory:". With an in-memory database Django hands the live server's
+    # threads the test thread's own connection (LiveServerThread connections_override),
+    # and two threads interleaving atomic blocks on one connection share one transaction:
+    # no isolation, savepoints released by the wrong thread, a connection stuck in a
+    # transaction that never commits (and its on-commit signals never sent). A file gives
+    # every thread its own connection; BEGIN IMMEDIATE serialises writers as row locks
+    # would (wechatpay.W004), and `timeout` makes them wait for each other.
+    _SQLITE_TEST_DB = os.path.join(
+        tempfile.gettempdir(), f"django_wechatpay_tests_{os.getpid()}.sqlite3"
+    )
+    DATABASES = {
+        "default": {
+            # Django 4.2 has no transaction_mode: a backend of the tests' begins IMMEDIATE.
+            "ENGINE": "django.db.backends.sqlite3"
+            if django.VERSION >= (5, 1)
+            else "tests.sqlite_immediate",
+            "NAME": ":memory:",  # outside pytest (django-admin with these settings)
+            "OPTIONS": {"timeout": 20}
+            | ({"transaction_mode": "IMMEDIATE"} if django.VERSION >= (5, 1) else {}),
+            "TEST": {"NAME": _SQLITE_TEST_DB},
+        }
+    }
 ROOT_URLCONF = "tests.urls"
 WECHATPAY = {
     "SECRET_KEYS": ["tests-only-secrets-key"],
     "NOTIFY_BASE_URL": "https://shop.example.com",
+    # The API's prices come from this catalogue, never from the request.
+    "API_ORDER_FACTORY": "tests.order_factory.order_terms",
 }
 LANGUAGE_CODE = "en"
 USE_I18N = True

@@ -22,9 +22,13 @@ DATABASES = {
         "CONN_MAX_AGE": 600,
     }
 }
+if os.environ.get("BENCH_PREPARED"):
+    # notify_load.py --prepared: statements bound and prepared by the server, for both
+    # views alike (psycopg prepares a statement on its fifth use on a connection).
+    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 WECHATPAY = {
-    "SECRET_KEYS": ["benchmark-only"],
+    "SECRET_KEYS": ["benchmark-only-secrets-key"],
     "NOTIFY_BASE_URL": "http://127.0.0.1",
     "MERCHANTS": {
         os.environ["BENCH_MCHID"]: {

@@ -1,5 +1,27 @@
 """The Django admin for WeChat Pay: one module per model."""
 
-from . import event, merchant, notification, order, reconciliation, refund
+from . import (
+    combine,
+    event,
+    merchant,
+    notification,
+    order,
+    overview,
+    profit_sharing,
+    reconciliation,
+    refund,
+    transfer,
+)
 
-__all__ = ["event", "merchant", "notification", "order", "reconciliation", "refund"]
+__all__ = [
+    "combine",
+    "event",
+    "merchant",
+    "notification",
+    "order",
+    "overview",
+    "profit_sharing",
+    "reconciliation",
+    "refund",
+    "transfer",
+]

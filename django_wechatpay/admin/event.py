@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 
 from ..events import deliver
 from ..models import DeliveryStatus, Event, EventDelivery
-from .display import pretty_json
+from .display import ReadOnly, column, pretty_json
 
 __all__ = ["RETRY_PERMISSION", "EventAdmin", "EventDeliveryInline"]
 
@@ -36,10 +36,10 @@ class EventDeliveryInline(admin.TabularInline):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnly, admin.ModelAdmin):
     """Read-only, like the notification log; failed deliveries can be retried."""
 
-    list_display = ("created_at", "signal", "order", "delivery_state")
+    list_display = (column("created_at", _("created")), "signal", "order", "delivery_state")
     list_filter = ("deliveries__status", "signal", "created_at")
     list_select_related = ("order",)
     search_fields = ("event_id", "order__out_trade_no", "deliveries__receiver")
@@ -48,15 +48,6 @@ class EventAdmin(admin.ModelAdmin):
     actions = ("retry_deliveries",)
     exclude = ("payload",)
     readonly_fields = ("event_id", "signal", "order", "created_at", "payload_display")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(RETRY_PERMISSION)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -13,10 +14,11 @@ from ..compat import url_form_field
 from ..conf import DEFAULT_API_BASE
 from ..core.crypto import apiv3_key_bytes
 from ..core.errors import ConfigurationError, NotFoundError, WeChatPayError
-from ..core.keys import load_private_key
+from ..core.keys import load_private_key, load_public_key, private_key_pem, public_key_pem
 from ..merchants import client_for
 from ..models import Merchant, PlatformCertificate
 from ..models.merchant import MerchantSource
+from ..verification import MODES, VerificationMode
 from .order import wechatpay_message
 
 __all__ = ["CertificateInline", "MerchantAdmin", "MerchantForm", "WriteOnlyTextarea"]
@@ -27,6 +29,32 @@ class WriteOnlyTextarea(forms.Textarea):
 
     def format_value(self, value: Any) -> None:
         return None
+
+
+_BASE64_BODY = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+def _pasted_key(value: str) -> bytes:
+    """Key material pasted in the admin, as bytes for the key loaders.
+
+    Bytes, because the loaders read a short ``str`` that names an existing file as that
+    file: from a form, that would let staff read the server's files, and the answer
+    would tell them which files exist. ``env:``/``file:`` references are settings
+    syntax, refused here too. The message is the same whatever the filesystem holds.
+    """
+    text = value.strip()
+    if text.startswith("-----BEGIN"):
+        return text.encode("ascii", "replace")
+    compact = "".join(text.split())
+    if len(compact) % 4 == 0 and _BASE64_BODY.fullmatch(compact):
+        return compact.encode("ascii")
+    raise forms.ValidationError(
+        _(
+            "This is neither PEM text nor a base64 body. Paste the key itself: file paths "
+            "and env:/file: references are not accepted here."
+        ),
+        code="not_key_material",
+    )
 
 
 class MerchantForm(forms.ModelForm):
@@ -69,12 +97,25 @@ class MerchantForm(forms.ModelForm):
         value = self.cleaned_data["private_key"].strip()
         if value:
             try:
-                load_private_key(value)
+                key = load_private_key(_pasted_key(value))
             except ConfigurationError as exc:
                 raise forms.ValidationError(exc.message) from None
-        elif not (self.instance and self.instance.private_key_encrypted):
+            # Stored as PEM whatever was pasted: a stored base64 body would later reach
+            # the loaders as a one-line str, which they would first try as a file name.
+            return private_key_pem(key).decode("ascii").strip()
+        if not (self.instance and self.instance.private_key_encrypted):
             raise forms.ValidationError(_("A private key is required."))
         return value
+
+    def clean_public_key_pem(self) -> str:
+        value = self.cleaned_data["public_key_pem"].strip()
+        if not value:
+            return ""
+        try:
+            key = load_public_key(_pasted_key(value))
+        except ConfigurationError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return public_key_pem(key).decode("ascii").strip()
 
     def clean_apiv3_key(self) -> str:
         value = self.cleaned_data["apiv3_key"]
@@ -86,6 +127,22 @@ class MerchantForm(forms.ModelForm):
         elif not (self.instance and self.instance.apiv3_key_encrypted):
             raise forms.ValidationError(_("The APIv3 key is required."))
         return value
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        mode = self.cleaned_data.get("verification")
+        rule = MODES.get(mode) if mode else None
+        if mode and rule is not None and rule.needs_public_key:
+            # Without this the merchant saves, and building its client fails later, in
+            # a request whose error page would show the decrypted private key.
+            for name in ("public_key_id", "public_key_pem"):
+                if not self.cleaned_data.get(name) and name not in self.errors:
+                    self.add_error(
+                        name,
+                        _("Required when verification is “%(mode)s”.")
+                        % {"mode": VerificationMode(mode).label},
+                    )
+        return cleaned
 
     def save(self, commit: bool = True) -> Merchant:
         merchant = super().save(commit=False)
@@ -168,7 +225,7 @@ class MerchantAdmin(admin.ModelAdmin):
         ]
         return _("stored encrypted: %(list)s") % {"list": ", ".join(have)} if have else _("none")
 
-    @admin.action(description=_("Download platform certificates"))
+    @admin.action(description=_("Download platform certificates"), permissions=["change"])
     def download_certificates(self, request: HttpRequest, queryset: QuerySet[Merchant]) -> None:
         for merchant in queryset:
             try:
@@ -184,7 +241,7 @@ class MerchantAdmin(admin.ModelAdmin):
                     messages.SUCCESS,
                 )
 
-    @admin.action(description=_("Test connection"))
+    @admin.action(description=_("Test connection"), permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Merchant]) -> None:
         """A signed query for an order that does not exist: ORDER_NOT_EXIST proves that
         WeChat Pay accepted our signature, and a verified answer proves we trust theirs."""

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -9,25 +7,36 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import NotificationLog, NotificationStatus
 from ..notify import reprocess
-from .display import pretty_json
+from .display import LabelledForm, ReadOnly, column, pretty_json, state_badge, titled
 
-__all__ = ["NotificationLogAdmin"]
+__all__ = ["REPROCESS_PERMISSION", "NotificationLogAdmin"]
+
+#: Processing a notification again can pay an order or a refund. The log itself is
+#: read-only, so its (otherwise unused) change permission is what allows it.
+REPROCESS_PERMISSION = "django_wechatpay.change_notificationlog"
 
 
 @admin.register(NotificationLog)
-class NotificationLogAdmin(admin.ModelAdmin):
+class NotificationLogAdmin(ReadOnly, admin.ModelAdmin):
     """Read-only: the log is evidence of what WeChat Pay (or someone) sent."""
 
+    form = LabelledForm
+    # The delivered id (a UUID) is searched for, not read: on the page, not in the list.
     list_display = (
-        "received_at",
+        column("received_at", _("received")),
         "mchid",
         "event_type",
-        "status",
+        "status_display",
         "rejection_reason",
         "response_status",
-        "delivered_id",
     )
-    list_filter = ("status", "event_type", "rejection_reason", "merchant", "received_at")
+    list_filter = (
+        "status",
+        "event_type",
+        "rejection_reason",
+        ("merchant", titled(_("merchant"))),
+        "received_at",
+    )
     list_select_related = ("merchant",)
     search_fields = ("delivered_id", "notification_id", "mchid")
     date_hierarchy = "received_at"
@@ -39,14 +48,9 @@ class NotificationLogAdmin(admin.ModelAdmin):
         if f.name not in ("body", "headers", "resource")
     ] + ["headers_display", "body_display", "resource_display"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, obj: NotificationLog) -> str:
+        return state_badge(obj.status, obj.get_status_display())
 
     @admin.display(description=_("headers"))
     def headers_display(self, obj: NotificationLog) -> str:
@@ -66,7 +70,10 @@ class NotificationLogAdmin(admin.ModelAdmin):
     def resource_display(self, obj: NotificationLog) -> str:
         return pretty_json(obj.resource)
 
-    @admin.action(description=_("Process again"), permissions=["view"])
+    def has_reprocess_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REPROCESS_PERMISSION)
+
+    @admin.action(description=_("Process again"), permissions=["reprocess"])
     def reprocess_selected(self, request: HttpRequest, queryset: QuerySet[NotificationLog]) -> None:
         for log in queryset.filter(
             status__in=[NotificationStatus.FAILED, NotificationStatus.REJECTED]

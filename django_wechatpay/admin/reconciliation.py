@@ -4,15 +4,17 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from ..models import ReconciliationItem, ReconciliationRun
-from .display import pretty_json
+from .display import LabelledForm, column, pretty_json, titled
 
 __all__ = ["ReconciliationItemInline", "ReconciliationRunAdmin"]
 
 
 class ReconciliationItemInline(admin.TabularInline):
     model = ReconciliationItem
+    form = LabelledForm
     extra = 0
     can_delete = False
     fields = ("kind", "out_trade_no", "out_refund_no", "transaction_id", "healed", "note")
@@ -25,9 +27,10 @@ class ReconciliationItemInline(admin.TabularInline):
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(admin.ModelAdmin):
+    form = LabelledForm
     list_display = (
         "bill_date",
-        "merchant",
+        column("merchant", _("merchant"), ordering="merchant__mchid"),
         "bill_type",
         "status",
         "rows",
@@ -35,7 +38,7 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
         "healed",
         "discrepancies",
     )
-    list_filter = ("status", "merchant", "bill_type")
+    list_filter = ("status", ("merchant", titled(_("merchant"))), "bill_type")
     list_select_related = ("merchant",)
     date_hierarchy = "bill_date"
     inlines = (ReconciliationItemInline,)
@@ -50,6 +53,6 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="summary")
+    @admin.display(description=_("bill summary"))
     def summary_display(self, obj: ReconciliationRun) -> str:
         return pretty_json(obj.summary)

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from ..core.trade_types import trade_type
 from ..models import Order, Refund, TradeType
+from ..orders import MAX_AMOUNT
 
 __all__ = [
+    "SERVER_DECIDED",
+    "ErrorSerializer",
     "OrderCreateSerializer",
     "OrderSerializer",
     "RefundCreateSerializer",
@@ -16,30 +19,52 @@ __all__ = [
 
 TRADE_TYPES = [t.lower() for t in TradeType.values]
 
+#: What the order factory decides: a request that sends any of these is refused rather
+#: than half-obeyed, so that a front end cannot believe it set a price.
+SERVER_DECIDED = (
+    "amount",
+    "appid",
+    "attach",
+    "description",
+    "mchid",
+    "out_trade_no",
+    "payer_client_ip",
+    "sub_appid",
+    "sub_mchid",
+    "time_expire",
+)
+
 
 class OrderCreateSerializer(serializers.Serializer):
+    """What the buyer chooses: what to buy and how to pay. The price, the description
+    and the merchant come from ``WECHATPAY["API_ORDER_FACTORY"]``."""
+
     trade_type = serializers.ChoiceField(choices=TRADE_TYPES)
-    amount = serializers.IntegerField(min_value=1, help_text="fen")
-    description = serializers.CharField(max_length=127)
-    out_trade_no = serializers.RegexField(r"^[0-9A-Za-z_\-|*]{6,32}$", required=False)
-    openid = serializers.CharField(max_length=128, required=False)
-    payer_client_ip = serializers.IPAddressField(required=False)
+    product = serializers.CharField(
+        max_length=128, help_text="what to buy, as the shop's order factory understands it"
+    )
+    openid = serializers.CharField(
+        max_length=128, required=False, help_text="the payer (JSAPI, mini-program)"
+    )
     h5_type = serializers.ChoiceField(
         choices=["Wap", "iOS", "Android"], required=False, default="Wap"
     )
-    time_expire = serializers.DateTimeField(required=False)
-    attach = serializers.CharField(max_length=128, required=False, default="")
-    mchid = serializers.CharField(max_length=32, required=False)
-    appid = serializers.CharField(max_length=32, required=False)
-    sub_mchid = serializers.CharField(max_length=32, required=False, default="")
-    sub_appid = serializers.CharField(max_length=32, required=False, default="")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if trade_type(attrs["trade_type"]).needs_openid and not attrs.get("openid"):
-            raise serializers.ValidationError(
-                {"openid": ["required for JSAPI and mini-program payments"]}
-            )
+        sent = sorted(set(SERVER_DECIDED) & set(getattr(self, "initial_data", None) or ()))
+        if sent:
+            message = _("Decided by the server; not accepted from the client.")
+            raise serializers.ValidationError({name: [message] for name in sent})
         return attrs
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error answer (for the OpenAPI schema; see ``errors.py``)."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    detail = serializers.DictField(required=False, help_text="validation errors by field")
+    request_id = serializers.CharField(required=False, help_text="WeChat Pay's Request-ID")
 
 
 class RefundSerializer(serializers.ModelSerializer):
@@ -87,7 +112,10 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class RefundCreateSerializer(serializers.Serializer):
     amount = serializers.IntegerField(
-        min_value=1, required=False, help_text="fen; default: all that is left"
+        min_value=1,
+        max_value=MAX_AMOUNT,
+        required=False,
+        help_text="fen; default: all that is left",
     )
     reason = serializers.CharField(max_length=80, required=False, default="")
     out_refund_no = serializers.CharField(max_length=64, required=False)

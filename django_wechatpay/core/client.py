@@ -283,7 +283,17 @@ class WeChatPayClient:
 
     def download(self, url: str, *, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
         """Stream a bill file from the ``download_url`` WeChat Pay gave (a signed GET; an
-        absolute URL, or a path on this client's API base)."""
+        absolute URL, or a path on this client's API base).
+
+        The URL must be https unless the API base itself is plain http (the simulator):
+        the request is signed, and the file is the merchant's every trade of a day.
+        """
+        schemes = ("https://", "http://") if self.api_base.startswith("http://") else ("https://",)
+        if not url.startswith("/") and not url.lower().startswith(schemes):
+            raise ParameterError(
+                f"refusing to download from {url[:80]!r}: not https (plain http only when "
+                "the API base is, as the simulator's)"
+            )
         call = PreparedCall(
             name="download_bill", method="GET", path=url, response="binary", verified=False
         )
@@ -332,7 +342,7 @@ class WeChatPayClient:
             upload=upload,
             serial=serial or (self.verifier.accept_serial() if call.verified else None),
             idempotent=call.idempotent,
-            headers=dict(call.headers),
+            headers=dict(call.headers) if call.headers else None,
             signed=call.signed,
         )
         return self._answer(response, verify=call.verified)
@@ -374,7 +384,8 @@ class WeChatPayClient:
         raise_for_status(response, content)
         if verify:
             self.verifier.verify_signed(headers, content)
-        logger.debug("<- body %s", redacted_body(content))
+        if logger.isEnabledFor(logging.DEBUG):  # redacting parses the body: only when logged
+            logger.debug("<- body %s", redacted_body(content))
         data: Any = None
         if content:
             try:

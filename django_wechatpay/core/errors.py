@@ -26,7 +26,7 @@
     │   ├── BusinessError           4xx: the request must change before it can succeed
     │   │   ├── SignatureRejectedError   401: WeChat Pay refused *our* signature
     │   │   └── NotFoundError            404
-    │   ├── RateLimitedError        429 (retryable)
+    │   ├── RateLimitedError        429, or a FREQUENCY_LIMITED code (retryable)
     │   └── ServerError             5xx (retryable)
     ├── MalformedResponseError      a 2xx that is not the JSON it should be
     └── BillError                   a downloaded bill cannot be trusted
@@ -275,8 +275,16 @@ class MalformedResponseError(WeChatPayError):
     """A verified 2xx response whose body is not the JSON it should be."""
 
 
-def api_error_for_status(status: int) -> type[APIError]:
-    """The :class:`APIError` subclass that describes an HTTP error status."""
+#: Codes that mean "too often, try later" whatever status carries them: the refund
+#: interface documents ``FREQUENCY_LIMITED`` (refunds of orders older than two months) without
+#: saying it comes with a 429, and a retry must keep the same out_refund_no.
+RATE_LIMIT_CODES = frozenset({"FREQUENCY_LIMITED", "RATELIMIT_EXCEEDED", "RATE_LIMITED"})
+
+
+def api_error_for_status(status: int, code: str | None = None) -> type[APIError]:
+    """The :class:`APIError` subclass that describes an HTTP error status (and code)."""
+    if code in RATE_LIMIT_CODES and status >= 400:
+        return RateLimitedError
     if status == 401:
         return SignatureRejectedError
     if status == 404:

@@ -9,6 +9,7 @@ verification fails (see the wechatpayv3 Q&A), so every entry point goes through
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ __all__ = [
     "TIMESTAMP",
     "SignedHeaders",
     "canonical_headers",
+    "decimal_header",
     "read_signed_headers",
     "signed_message",
 ]
@@ -42,6 +44,10 @@ REQUEST_ID = "request-id"
 SUPPORTED_SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 #: WeChat Pay's SDKs reject a signed message more than five minutes off (protocol §2.3).
 MAX_CLOCK_SKEW = 300
+
+# ASCII digits only: str.isdigit() accepts "²" and "١", which int() then refuses (or
+# reads as another number), and an exception there was a 500 for whoever sent it.
+_DECIMAL = re.compile(r"[0-9]{1,12}")
 
 _DISPLAY = {
     TIMESTAMP: "Wechatpay-Timestamp",
@@ -59,8 +65,10 @@ def canonical_headers(headers: Mapping[str, Any]) -> dict[str, str]:
     are headers; everything else in it is server environment and is dropped.
     """
     result: dict[str, str] = {}
-    looks_like_meta = any(str(k).startswith("HTTP_") for k in headers)
-    for raw_name, value in headers.items():
+    # Read once: each item of requests' CaseInsensitiveDict costs a lookup.
+    items = list(headers.items())
+    looks_like_meta = any(str(k).startswith("HTTP_") for k, _ in items)
+    for raw_name, value in items:
         name = str(raw_name)
         if looks_like_meta:
             if name.startswith("HTTP_"):
@@ -73,6 +81,14 @@ def canonical_headers(headers: Mapping[str, Any]) -> dict[str, str]:
         text = value.decode("latin-1") if isinstance(value, bytes) else value
         result[name.lower()] = text.strip()
     return result
+
+
+def decimal_header(value: str | None) -> int | None:
+    """A header that holds a non-negative decimal (a timestamp, a length), or None when
+    it is not 1 to 12 ASCII digits."""
+    if value is None or not _DECIMAL.fullmatch(value):
+        return None
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -107,9 +123,10 @@ def read_signed_headers(
             request_id=request_id,
         )
     raw_ts = values[TIMESTAMP]
-    if not raw_ts.isdigit() or len(raw_ts) > 12:
+    timestamp = decimal_header(raw_ts)
+    if timestamp is None:
         raise MalformedHeaderError(_DISPLAY[TIMESTAMP], "not Unix seconds", request_id=request_id)
-    skew = int(raw_ts) - int(clock())
+    skew = timestamp - int(clock())
     if abs(skew) > max_skew:
         raise StaleTimestampError(skew, max_skew, request_id=request_id)
     return SignedHeaders(

@@ -24,7 +24,13 @@ from .errors import (
 from .headers import MAX_CLOCK_SKEW, canonical_headers
 from .verifier import Verifier
 
-__all__ = ["ALGORITHM", "RESOURCE_TYPE", "Notification", "parse_notification"]
+__all__ = [
+    "ALGORITHM",
+    "RESOURCE_TYPE",
+    "Notification",
+    "parse_notification",
+    "reopen_resource",
+]
 
 RESOURCE_TYPE = "encrypt-resource"
 ALGORITHM = "AEAD_AES_256_GCM"
@@ -40,8 +46,9 @@ class Notification:
     resource_type: str
     summary: str
     original_type: str | None
-    #: The decrypted ``resource``: a transaction, a refund, … as a dict.
-    resource: dict[str, Any]
+    #: The decrypted ``resource``: a transaction, a refund, … as a dict. Out of the repr:
+    #: it holds personal data (the payer's openid), and reprs end up in error reports.
+    resource: dict[str, Any] = field(repr=False)
     #: ``Wechatpay-Serial`` of the signature: a certificate serial or a public key id.
     serial: str
     timestamp: str
@@ -75,15 +82,44 @@ def parse_notification(
     body = bytes(body)
     canonical = canonical_headers(headers)
     signed = verifier.verify_signed(canonical, body, max_skew=max_skew)
+    envelope, decrypted = _open(body, apiv3_key, signed.request_id)
+    return Notification(
+        id=envelope["id"],
+        event_type=envelope["event_type"],
+        create_time=_parse_time(envelope.get("create_time")),
+        resource_type=envelope["resource_type"],
+        summary=str(envelope.get("summary") or ""),
+        original_type=envelope["resource"].get("original_type"),
+        resource=decrypted,
+        serial=signed.serial,
+        timestamp=signed.timestamp,
+        nonce=signed.nonce,
+        request_id=signed.request_id,
+        raw=envelope,
+    )
 
+
+def reopen_resource(body: bytes, apiv3_key: str | bytes) -> dict[str, Any]:
+    """Decrypt again the resource of a notification verified when it was received.
+
+    For a stored delivery whose decrypted resource was not kept whole (it holds personal
+    data): the raw body is kept, and AES-GCM opens it only if it is unaltered.
+    """
+    return _open(bytes(body), apiv3_key, None)[1]
+
+
+def _open(
+    body: bytes, apiv3_key: str | bytes, request_id: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The envelope, checked, and its decrypted resource."""
     try:
         envelope = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise MalformedNotificationError("the body is not JSON") from None
     if not isinstance(envelope, dict):
         raise MalformedNotificationError("the body is not a JSON object")
-    notification_id = _field(envelope, "id", str)
-    event_type = _field(envelope, "event_type", str)
+    _field(envelope, "id", str)
+    _field(envelope, "event_type", str)
     resource_type = envelope.get("resource_type")
     if resource_type != RESOURCE_TYPE:
         raise UnsupportedResourceError(
@@ -104,28 +140,14 @@ def parse_notification(
             resource["ciphertext"],
         )
     except DecryptionError as exc:
-        raise NotificationDecryptionError(str(exc), request_id=signed.request_id) from None
+        raise NotificationDecryptionError(str(exc), request_id=request_id) from None
     try:
         decrypted = json.loads(plaintext)
     except (ValueError, UnicodeDecodeError):
         raise NotificationDecryptionError("the decrypted resource is not JSON") from None
     if not isinstance(decrypted, dict):
         raise NotificationDecryptionError("the decrypted resource is not a JSON object")
-
-    return Notification(
-        id=notification_id,
-        event_type=event_type,
-        create_time=_parse_time(envelope.get("create_time")),
-        resource_type=resource_type,
-        summary=str(envelope.get("summary") or ""),
-        original_type=resource.get("original_type"),
-        resource=decrypted,
-        serial=signed.serial,
-        timestamp=signed.timestamp,
-        nonce=signed.nonce,
-        request_id=signed.request_id,
-        raw=envelope,
-    )
+    return envelope, decrypted
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -28,11 +28,14 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import requests
 import urllib3
+from requests.cookies import RequestsCookieJar
+from requests.structures import CaseInsensitiveDict
+from requests.utils import check_header_validity
 
 from .. import __version__
 from .errors import (
@@ -73,7 +76,10 @@ Query = Mapping[str, QueryValue | None] | Sequence[tuple[str, QueryValue | None]
 
 # RFC 3986 pchar minus "%": what urllib3 leaves alone in a path (its PATH_CHARS).
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
-_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+# What _encode_path changes: an escape (upper-cased) or one character outside ASCII
+# letters, digits and _PATH_SAFE (quoted). One regex pass instead of a quote() call per
+# character, which cost ~60 us on every path.
+_PATH_REWRITE = re.compile(r"%[0-9A-Fa-f]{2}|[^A-Za-z0-9/:@!$&'()*+,;=\-._~]")
 _RETRY_AFTER = re.compile(r"[0-9]{1,6}")
 
 
@@ -97,19 +103,14 @@ def encode_query(query: Query | None) -> str:
     return "&".join(parts)
 
 
+def _rewrite_path_part(match: re.Match[str]) -> str:
+    text = match.group(0)
+    return text.upper() if len(text) == 3 else quote(text, safe=_PATH_SAFE)
+
+
 def _encode_path(path: str) -> str:
     """Percent-encode what is not allowed raw in a path; keep valid escapes (upper-cased)."""
-    out: list[str] = []
-    index = 0
-    while index < len(path):
-        escape = _ESCAPE.match(path, index)
-        if escape:
-            out.append(escape.group(0).upper())
-            index += 3
-            continue
-        out.append(quote(path[index], safe=_PATH_SAFE))
-        index += 1
-    return "".join(out)
+    return _PATH_REWRITE.sub(_rewrite_path_part, path)
 
 
 def normalise_target(path: str, query: Query | None = None) -> str:
@@ -122,7 +123,8 @@ def normalise_target(path: str, query: Query | None = None) -> str:
     if not path.startswith("/"):
         raise ParameterError(f"path must start with '/': {path!r}")
     raw_path, _, raw_query = path.partition("?")
-    if any(segment in (".", "..") for segment in raw_path.split("/")):
+    # Splitting only when a segment can start with a dot keeps the common path cheap.
+    if "/." in raw_path and any(segment in (".", "..") for segment in raw_path.split("/")):
         raise ParameterError(f"path has a '.' or '..' segment: {path!r}")
     target = _encode_path(raw_path)
     queries = [q for q in (_encode_path(raw_query) if raw_query else "", encode_query(query)) if q]
@@ -181,6 +183,8 @@ class Transport:
         #: Proxies per origin, resolved once: requests would read the environment's
         #: *_PROXY / NO_PROXY on every send, about a third of a millisecond a call.
         self._proxies: dict[str, dict[str, str]] = {}
+        #: Origins whose URL requests has parsed once (see _prepare).
+        self._checked_bases: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Transport mchid={self.signer.mchid} api_base={self.api_base}>"
@@ -212,8 +216,11 @@ class Transport:
             prepared = self._prepare(method, base, target, body, upload, serial, signed)
             # Not signed (only the method, target, time, nonce and body are): e.g. the
             # Idempotency-Key some marketing interfaces require.
-            prepared.headers.update(headers or {})
-            if logger.isEnabledFor(logging.DEBUG):
+            if headers:
+                prepared.headers.update(headers)
+            # Asked once per attempt: the answer's debug line has arguments that cost.
+            debug = logger.isEnabledFor(logging.DEBUG)
+            if debug:
                 logger.debug("-> %s %s%s %s", method, base, target, redacted_body(body))
             started = time.monotonic()
             try:
@@ -230,14 +237,15 @@ class Transport:
                     )
                     continue
                 raise error from exc
-            logger.debug(
-                "<- %s %s %d in %.0f ms, Request-ID %s",
-                method,
-                target,
-                response.status_code,
-                (time.monotonic() - started) * 1000,
-                response.headers.get("Request-ID"),
-            )
+            if debug:
+                logger.debug(
+                    "<- %s %s %d in %.0f ms, Request-ID %s",
+                    method,
+                    target,
+                    response.status_code,
+                    (time.monotonic() - started) * 1000,
+                    response.headers.get("Request-ID"),
+                )
             status = response.status_code
             if (status == 429 or status >= 500) and idempotent and attempt < self.retries:
                 attempt += 1
@@ -272,26 +280,66 @@ class Transport:
         serial: str | None,
         signed: bool,
     ) -> requests.PreparedRequest:
+        """What ``session.prepare_request`` built, built directly.
+
+        prepare_request cost about 0.2 ms a call (cookie-jar copies, URL parsing, header
+        merging through protocol checks) for a request whose URL, body and headers are
+        already final. The session's part is kept: its headers (ours win, ``None``
+        removes one), cookies, ``auth`` and hooks. Not kept: the ``~/.netrc`` lookup,
+        whose Basic credentials would have replaced our signature.
+        """
+        url = base + target
+        if base not in self._checked_bases:
+            # requests' own errors (MissingSchema, InvalidURL) for a malformed API base,
+            # raised before anything is sent, as prepare_request raised them.
+            requests.PreparedRequest().prepare_url(url, None)
+            self._checked_bases.add(base)
+        method = method.upper()
+        session = self.session
+        prepared = requests.PreparedRequest()
+        prepared.method = method
+        # requests would re-quote the URL by its own rules; the target is already what
+        # urllib3 sends, and what we signed.
+        prepared.url = url
+        signed_bytes = body if upload is None else upload.meta.encode("utf-8")
+        own = self._headers(method, target, signed_bytes, serial, signed)
+        if upload is None and body:
+            own["Content-Type"] = "application/json"
+        # The stubs type a session's header values str | bytes but a prepared request's
+        # str; requests sends either as it is.
+        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(
+            cast("Mapping[str, str]", session.headers)
+        )
+        headers.update(own)
+        for name in [name for name, value in headers.items() if value is None]:
+            del headers[name]
+        for header in headers.items():
+            check_header_validity(header)  # as prepare_headers: no injected lines
+        prepared.headers = headers
+        # In prepare()'s order: cookies, body, auth, hooks.
+        if session.cookies:
+            prepared.prepare_cookies(session.cookies.copy())
+        else:
+            # Session.send and redirects read and copy the request's jar (an attribute
+            # the type stubs do not declare).
+            prepared._cookies = RequestsCookieJar()  # type: ignore[attr-defined]
         if upload is not None:
-            meta = upload.meta.encode("utf-8")
-            request = requests.Request(
-                method,
-                base + target,
-                headers=self._headers(method, target, meta, serial, signed),
-                files={
-                    "meta": (None, meta, "application/json"),
+            prepared.prepare_body(
+                None,
+                {
+                    "meta": (None, signed_bytes, "application/json"),
                     "file": (upload.filename, upload.content, upload.content_type),
                 },
             )
-        else:
-            headers = self._headers(method, target, body, serial, signed)
-            if body:
-                headers["Content-Type"] = "application/json"
-            request = requests.Request(method, base + target, headers=headers, data=body or None)
-        prepared = self.session.prepare_request(request)
-        # requests re-quotes URLs by its own rules; the target is already what urllib3
-        # sends, and what we signed.
-        prepared.url = base + target
+        elif body:
+            prepared.body = body
+            headers["Content-Length"] = str(len(body))
+        elif method not in ("GET", "HEAD") and headers.get("Content-Length") is None:
+            headers["Content-Length"] = "0"  # as requests: a POST without body says so
+        if session.auth:
+            prepared.prepare_auth(session.auth, url)
+        if session.hooks.get("response"):
+            prepared.prepare_hooks(session.hooks)
         return prepared
 
     def _proxies_for(self, base: str) -> dict[str, str]:
@@ -329,7 +377,9 @@ def raise_for_status(response: requests.Response, content: bytes) -> None:
             )
     except ValueError:
         pass
-    error_class: type[APIError] = api_error_for_status(response.status_code)
+    error_class: type[APIError] = api_error_for_status(
+        response.status_code, str(code) if code is not None else None
+    )
     raise error_class(
         str(message or response.reason or "error"),
         status=response.status_code,

@@ -220,11 +220,54 @@ class _RefreshGate:
             return True
 
 
+@dataclass
+class _InForce:
+    """The certificates in force at ``since``, and the first moment after it when one
+    comes into force or expires (``until``, None: never). The answer is the same at every
+    moment in between, so it is worked out once, not for every answer verified."""
+
+    since: datetime
+    until: datetime | None
+    certificates: dict[str, PlatformCertificate]
+    #: Loaded from the certificates on first use (each load parses the certificate).
+    keys: dict[str, rsa.RSAPublicKey] = field(default_factory=dict)
+
+    @classmethod
+    def at(cls, now: datetime, certificates: Mapping[str, PlatformCertificate]) -> _InForce:
+        # Trusted within the clock skew before its effective time (see certificates()).
+        skew = timedelta(seconds=MAX_CLOCK_SKEW)
+        early = now + skew
+        in_force = {}
+        changes = []
+        for serial, cert in certificates.items():
+            if cert.effective_time <= early and now < cert.expire_time:
+                in_force[serial] = cert
+            if cert.effective_time > early:
+                changes.append(cert.effective_time - skew)  # when it comes into force
+            if cert.expire_time > now:
+                changes.append(cert.expire_time)
+        return cls(now, min(changes, default=None), in_force)
+
+    def holds_at(self, now: datetime) -> bool:
+        # A clock that went back (a test's, or a corrected one) gets a fresh answer.
+        return self.since <= now and (self.until is None or now < self.until)
+
+    def key(self, serial: str) -> rsa.RSAPublicKey | None:
+        key = self.keys.get(serial)
+        if key is None:
+            cert = self.certificates.get(serial)
+            if cert is None:
+                return None
+            key = self.keys[serial] = cert.public_key
+        return key
+
+
 class CertificateVerifier(Verifier):
     """Trusts the platform certificates in its store, refreshed by its downloader.
 
-    Certificates are cached in memory; the store is read again, then the downloader
-    asked, only when a serial is unknown, and the download at most once per
+    Certificates are cached in memory; the store is read again when a serial is unknown
+    and at least every ``cache_seconds`` (so that a certificate another process retired
+    stops being trusted here too), and the downloader asked at most once per
     ``refresh_interval`` (``gate`` may be shared, e.g. across processes).
     """
 
@@ -238,12 +281,17 @@ class CertificateVerifier(Verifier):
         refresh_interval: float = 60.0,
         gate: Callable[[], bool] | None = None,
         clock: Clock = time.time,
+        cache_seconds: float = 300.0,
     ) -> None:
         self.store: CertificateStore = store if store is not None else InMemoryCertificateStore()
+        self.cache_seconds = cache_seconds
+        self._loaded_at = 0.0
         self.downloader = downloader
         self.clock = clock
         self._gate = gate or _RefreshGate(refresh_interval, clock).try_enter
         self._cache: dict[str, PlatformCertificate] | None = None
+        #: Which of them are in force, and until when that answer holds (see _InForce).
+        self._in_force: _InForce | None = None
         self._cache_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
 
@@ -258,20 +306,26 @@ class CertificateVerifier(Verifier):
 
         One that is not yet effective is trusted within the clock skew WeChat Pay allows
         anyway (a rotation starts at a moment our clock may see a little late)."""
+        return dict(self._in_force_now(reload=reload).certificates)
+
+    def _in_force_now(self, *, reload: bool = False) -> _InForce:
         with self._cache_lock:
-            if self._cache is None or reload:
+            if (
+                self._cache is None
+                or reload
+                or self.clock() - self._loaded_at >= self.cache_seconds
+            ):
                 self._cache = {c.serial_no: c for c in self.store.load()}
+                self._loaded_at = self.clock()
+                self._in_force = None
             now = self._now()
-            early = now + timedelta(seconds=MAX_CLOCK_SKEW)
-            return {
-                s: c
-                for s, c in self._cache.items()
-                if c.effective_time <= early and now < c.expire_time
-            }
+            in_force = self._in_force
+            if in_force is None or not in_force.holds_at(now):
+                in_force = self._in_force = _InForce.at(now, self._cache)
+            return in_force
 
     def _known(self, serial: str, *, reload: bool = False) -> rsa.RSAPublicKey | None:
-        cert = self.certificates(reload=reload).get(serial.upper())
-        return cert.public_key if cert else None
+        return self._in_force_now(reload=reload).key(serial.upper())
 
     def key_for(self, serial: str) -> rsa.RSAPublicKey:
         key = self._known(serial)

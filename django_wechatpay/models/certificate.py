@@ -14,7 +14,10 @@ class PlatformCertificate(models.Model):
     """
 
     merchant = models.ForeignKey(
-        "django_wechatpay.Merchant", on_delete=models.CASCADE, related_name="certificates"
+        "django_wechatpay.Merchant",
+        on_delete=models.CASCADE,
+        related_name="certificates",
+        verbose_name=_("merchant"),
     )
     serial_no = models.CharField(_("serial"), max_length=64)
     pem = models.TextField(_("certificate (PEM)"))

@@ -33,6 +33,7 @@ class NotificationLog(models.Model):
         null=True,
         blank=True,
         related_name="notifications",
+        verbose_name=_("merchant"),
     )
     mchid = models.CharField(_("mchid in the URL"), max_length=32, db_index=True)
     received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
@@ -64,7 +65,12 @@ class NotificationLog(models.Model):
         help_text=_("The notification id of this delivery, also on duplicates."),
     )
     duplicate_of = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="duplicates"
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="duplicates",
+        verbose_name=_("duplicate of"),
     )
     event_type = models.CharField(_("event type"), max_length=64, blank=True, db_index=True)
     serial = models.CharField(_("signed with"), max_length=64, blank=True)

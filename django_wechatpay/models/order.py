@@ -35,9 +35,12 @@ class Order(models.Model):
     """One payment, from prepay to paid (and refunded). Money is integer fen."""
 
     merchant = models.ForeignKey(
-        "django_wechatpay.Merchant", on_delete=models.PROTECT, related_name="orders"
+        "django_wechatpay.Merchant",
+        on_delete=models.PROTECT,
+        related_name="orders",
+        verbose_name=_("merchant"),
     )
-    out_trade_no = models.CharField(_("out_trade_no"), max_length=32)
+    out_trade_no = models.CharField(_("order number"), max_length=32)
     trade_type = models.CharField(_("trade type"), max_length=16, choices=TradeType.choices)
     description = models.CharField(_("description"), max_length=127)
     amount = models.PositiveIntegerField(_("amount (fen)"))
@@ -52,14 +55,14 @@ class Order(models.Model):
     transaction_id = models.CharField(
         _("WeChat Pay transaction id"), max_length=32, blank=True, db_index=True
     )
-    appid = models.CharField(_("appid"), max_length=32, blank=True)
-    prepay_id = models.CharField(_("prepay_id"), max_length=64, blank=True)
-    code_url = models.CharField(_("code_url"), max_length=255, blank=True)
-    h5_url = models.URLField(_("h5_url"), max_length=512, blank=True)
+    appid = models.CharField(_("AppID"), max_length=32, blank=True)
+    prepay_id = models.CharField(_("prepay ID"), max_length=64, blank=True)
+    code_url = models.CharField(_("QR code link"), max_length=255, blank=True)
+    h5_url = models.URLField(_("H5 payment link"), max_length=512, blank=True)
     payer_openid = models.CharField(_("payer openid"), max_length=128, blank=True, db_index=True)
     payer_total = models.PositiveIntegerField(_("paid by payer (fen)"), null=True, blank=True)
-    sub_mchid = models.CharField(_("sub_mchid"), max_length=32, blank=True)
-    sub_appid = models.CharField(_("sub_appid"), max_length=32, blank=True)
+    sub_mchid = models.CharField(_("sub-merchant ID"), max_length=32, blank=True)
+    sub_appid = models.CharField(_("sub-merchant AppID"), max_length=32, blank=True)
     notify_url = models.URLField(_("notify URL"), max_length=255, blank=True)
     time_expire = models.DateTimeField(_("expires"), null=True, blank=True)
     success_time = models.DateTimeField(_("paid at"), null=True, blank=True)
@@ -69,8 +72,18 @@ class Order(models.Model):
         null=True,
         blank=True,
         related_name="wechatpay_orders",
+        verbose_name=_("user"),
     )
     attach = models.CharField(_("attach"), max_length=128, blank=True)
+    #: The combine payment (合单) this order is a sub-order of, if any.
+    combine = models.ForeignKey(
+        "django_wechatpay.CombineOrder",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sub_orders",
+        verbose_name=_("combine order"),
+    )
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     #: Set when WeChat Pay reported something inconsistent with this order (another
     #: amount, mchid, appid…): the report is kept, the order is not paid by it.

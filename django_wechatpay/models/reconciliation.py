@@ -23,7 +23,10 @@ class ReconciliationRun(models.Model):
     """The comparison of one day's trade bill with our orders and refunds."""
 
     merchant = models.ForeignKey(
-        "django_wechatpay.Merchant", on_delete=models.CASCADE, related_name="reconciliation_runs"
+        "django_wechatpay.Merchant",
+        on_delete=models.CASCADE,
+        related_name="reconciliation_runs",
+        verbose_name=_("merchant"),
     )
     bill_date = models.DateField(_("bill date"))
     bill_type = models.CharField(_("bill type"), max_length=16, default="ALL")
@@ -57,11 +60,16 @@ class ReconciliationRun(models.Model):
 
 
 class ReconciliationItem(models.Model):
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="items")
+    run = models.ForeignKey(
+        ReconciliationRun,
+        on_delete=models.CASCADE,
+        related_name="items",
+        verbose_name=_("reconciliation run"),
+    )
     kind = models.CharField(_("kind"), max_length=32, choices=DiscrepancyKind.choices)
-    out_trade_no = models.CharField(_("out_trade_no"), max_length=32, blank=True, db_index=True)
+    out_trade_no = models.CharField(_("order number"), max_length=32, blank=True, db_index=True)
     transaction_id = models.CharField(_("transaction id"), max_length=32, blank=True)
-    out_refund_no = models.CharField(_("out_refund_no"), max_length=64, blank=True)
+    out_refund_no = models.CharField(_("refund number"), max_length=64, blank=True)
     ours = models.JSONField(_("ours"), null=True, blank=True)
     theirs = models.JSONField(_("WeChat Pay's"), null=True, blank=True)
     healed = models.BooleanField(_("healed"), default=False)

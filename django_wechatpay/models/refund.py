@@ -18,12 +18,18 @@ class Refund(models.Model):
     """
 
     order = models.ForeignKey(
-        "django_wechatpay.Order", on_delete=models.PROTECT, related_name="refunds"
+        "django_wechatpay.Order",
+        on_delete=models.PROTECT,
+        related_name="refunds",
+        verbose_name=_("order"),
     )
     merchant = models.ForeignKey(
-        "django_wechatpay.Merchant", on_delete=models.PROTECT, related_name="refunds"
+        "django_wechatpay.Merchant",
+        on_delete=models.PROTECT,
+        related_name="refunds",
+        verbose_name=_("merchant"),
     )
-    out_refund_no = models.CharField(_("out_refund_no"), max_length=64)
+    out_refund_no = models.CharField(_("refund number"), max_length=64)
     refund_id = models.CharField(
         _("WeChat Pay refund id"), max_length=32, blank=True, db_index=True
     )
@@ -49,6 +55,7 @@ class Refund(models.Model):
         null=True,
         blank=True,
         related_name="wechatpay_refunds",
+        verbose_name=_("requested by"),
     )
     flagged = models.BooleanField(_("flagged"), default=False)
     flag_reason = models.TextField(_("flag reason"), blank=True)

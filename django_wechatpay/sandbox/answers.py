@@ -89,8 +89,8 @@ def system_error() -> Reject:
     return Reject(500, "SYSTEM_ERROR", "系统错误")
 
 
-def frequency_limited() -> Reject:
-    return Reject(429, "FREQUENCY_LIMITED", "频率超限")
+def frequency_limited(status: int = 429) -> Reject:
+    return Reject(status, "FREQUENCY_LIMITED", "频率超限")
 
 
 def order_not_exist() -> Reject:

@@ -27,6 +27,8 @@ AUTHORIZATION_FIELDS = ("mchid", "nonce_str", "timestamp", "serial_no", "signatu
 #: WeChat Pay's 401 body shows the start of the message it verified.
 SHOWN_MESSAGE = 256
 _PAIR = re.compile(r'(\w+)="([^"]*)"')
+#: ASCII digits only: "²".isdigit() is true and int("²") raises.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 def require_client_headers(call: Call) -> None:
@@ -87,7 +89,7 @@ def authenticate(call: Call, merchants: dict[str, Merchant]) -> Merchant:
     if fields["serial_no"].upper() != merchant.serial_no.upper():
         raise sign_error(call, "serial_no is not the merchant's API certificate serial", message)
     timestamp = fields["timestamp"]
-    if not timestamp.isdigit() or abs(int(timestamp) - int(time.time())) > CLOCK_SKEW:
+    if not _TIMESTAMP.fullmatch(timestamp) or abs(int(timestamp) - int(time.time())) > CLOCK_SKEW:
         raise sign_error(call, "the timestamp is more than 5 minutes away", message)
     if not sha256_rsa_verify(merchant.public_key, message, fields["signature"]):
         raise sign_error(call, "sign not match", message)

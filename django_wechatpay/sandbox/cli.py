@@ -3,8 +3,14 @@
 ::
 
     python -m django_wechatpay.sandbox --port 8765 --demo-merchant
+    python -m django_wechatpay.sandbox --settings-entry -              # paste into settings
+    python -m django_wechatpay.sandbox --settings-entry merchant.json --appid wxd678efh567hg6787
     python -m django_wechatpay.sandbox --merchant-file merchant.json   # credentials, as JSON
     python -m django_wechatpay.sandbox --config sandbox.json
+
+``--settings-entry`` gives a ready ``WECHATPAY["MERCHANTS"]`` entry (keys, serial,
+``api_base`` pointing here): ``-`` prints it as Python for settings.py, a path writes it
+as JSON (``json.loads`` it in settings.py).
 
 A ``--config`` file is JSON: ``{"settings": {...}, "merchants": [...]}``. A merchant with
 ``certificate_pem`` (or ``public_key_pem`` and ``serial_no``) is registered as given, and
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import pprint
 import signal
 import sys
 import threading
@@ -46,7 +53,7 @@ GENERATED = ("verification", "partner", "sub_mchids", "appids", "refund_notify_u
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options, shared with the ``wechatpay_sandbox`` management command."""
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     parser.add_argument("--port", type=int, default=8765, help="0 takes a free port")
     parser.add_argument(
         "--public-url", help="the address clients use, if not http://HOST:PORT (e.g. Docker)"
@@ -68,7 +75,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--demo-merchant", action="store_true", help="create a merchant with fresh keys"
     )
     parser.add_argument("--mchid", help="the demo merchant's mchid")
-    parser.add_argument("--verification", choices=VERIFICATIONS, default="certificate")
+    parser.add_argument(
+        "--appid", help="the demo merchant's appid (the one your settings use); default: new"
+    )
+    parser.add_argument(
+        "--settings-entry",
+        metavar="PATH",
+        help="print ('-') or write (JSON) the demo merchant as a WECHATPAY['MERCHANTS'] entry",
+    )
+    parser.add_argument(
+        "--verification",
+        choices=VERIFICATIONS,
+        default="certificate",
+        help="how the demo merchant verifies WeChat Pay: platform certificates, the public "
+        "key, or both during the migration",
+    )
     parser.add_argument("--partner", action="store_true", help="the demo merchant is a partner")
     parser.add_argument(
         "--merchant-file",
@@ -87,6 +108,20 @@ def _describe(credentials: MerchantCredentials) -> str:
         f"merchant {credentials.mchid}: appid {credentials.appid}, "
         f"serial_no {credentials.serial_no}, verification {credentials.verification}"
     )
+
+
+def _settings_entry(credentials: MerchantCredentials, target: str) -> str:
+    entry = {credentials.mchid: credentials.settings_entry()}
+    if target == "-":
+        return (
+            "WECHATPAY['MERCHANTS'] entry for this simulator:\n"
+            + "WECHATPAY_MERCHANTS = "
+            + pprint.pformat(entry, sort_dicts=False, width=100)
+        )
+    path = Path(target)
+    path.write_text(json.dumps(entry, ensure_ascii=False, indent=2))
+    path.chmod(0o600)
+    return f"WECHATPAY['MERCHANTS'] entry written to {path}"
 
 
 def load_config(sandbox: Sandbox, path: Path) -> list[str]:
@@ -122,14 +157,19 @@ def start(args: argparse.Namespace) -> tuple[Sandbox, list[str]]:
     try:
         if args.config:
             lines += load_config(sandbox, args.config)
-        if args.demo_merchant or args.merchant_file:
+        if args.demo_merchant or args.merchant_file or args.settings_entry:
             credentials = sandbox.create_merchant(
-                args.mchid, verification=args.verification, partner=args.partner
+                args.mchid,
+                verification=args.verification,
+                partner=args.partner,
+                appids=[args.appid] if args.appid else None,
             )
             lines.append(_describe(credentials))
             if args.merchant_file:
                 _write(credentials, args.merchant_file)
                 lines.append(f"credentials written to {args.merchant_file}")
+            if args.settings_entry:
+                lines.append(_settings_entry(credentials, args.settings_entry))
     except Exception:
         sandbox.stop()
         raise

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from . import payer_page
+from . import transfers as mch_transfers
 from .answers import JSON_TYPE, dumps
 from .combine import payable_view
 from .state import LOOKUPS
@@ -95,6 +96,38 @@ def _finish_refund(sb: Sandbox, data: dict[str, Any]) -> Any:
     return {"out_refund_no": refund.out_refund_no, "status": refund.status}
 
 
+def _transfer_lookup(data: Mapping[str, Any]) -> dict[str, str]:
+    names = ("package", "out_bill_no", "transfer_bill_no", "mchid")
+    return {k: str(data[k]) for k in names if data.get(k)}
+
+
+def _confirm_transfer(sb: Sandbox, data: dict[str, Any]) -> Any:
+    openid = str(data.get("openid") or "")
+    return sb.confirm_transfer(openid=openid, **_transfer_lookup(data)).as_dict()
+
+
+def _finish_transfer(sb: Sandbox, data: dict[str, Any]) -> Any:
+    bill = sb.find_transfer(**_transfer_lookup(data))
+    return sb.finish_transfer(bill, outcome=data.get("outcome")).as_dict()
+
+
+def _finish_sharing(sb: Sandbox, data: dict[str, Any]) -> Any:
+    outcomes = data.get("outcomes") or {}
+    if not isinstance(outcomes, dict):
+        raise ValueError("outcomes maps a receiver's account to SUCCESS or CLOSED")
+    sharing = sb.finish_sharing(
+        str(data["out_order_no"]), outcomes=outcomes, mchid=data.get("mchid")
+    )
+    return sharing.as_dict()
+
+
+def _finish_sharing_return(sb: Sandbox, data: dict[str, Any]) -> Any:
+    record = sb.finish_sharing_return(
+        str(data["out_return_no"]), outcome=data.get("outcome"), mchid=data.get("mchid")
+    )
+    return record.as_dict()
+
+
 def _console_refund(sb: Sandbox, data: dict[str, Any]) -> Any:
     refund = sb.console_refund(
         int(data["amount"]),
@@ -121,6 +154,16 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("POST", "/sandbox/pay"): _pay,
     ("POST", "/sandbox/refunds/finish"): _finish_refund,
     ("POST", "/sandbox/refunds/console"): _console_refund,
+    ("GET", "/sandbox/sharings"): lambda sb, data: sb.sharings(),
+    ("POST", "/sandbox/sharings/finish"): _finish_sharing,
+    ("GET", "/sandbox/sharing-returns"): lambda sb, data: sb.sharing_returns(),
+    ("POST", "/sandbox/sharing-returns/finish"): _finish_sharing_return,
+    ("GET", "/sandbox/transfers"): lambda sb, data: sb.transfers(),
+    ("POST", "/sandbox/transfers/confirm"): _confirm_transfer,
+    ("POST", "/sandbox/transfers/finish"): _finish_transfer,
+    ("POST", "/sandbox/transfers/expire"): lambda sb, data: sb.expire_transfer(
+        **_transfer_lookup(data)
+    ).as_dict(),
     ("POST", "/sandbox/deliveries/deliver-now"): lambda sb, data: sb.deliver_due_now(),
     ("POST", "/sandbox/deliveries/hold"): lambda sb, data: sb.hold_notifications(),
     ("POST", "/sandbox/deliveries/release"): lambda sb, data: sb.release_notifications(
@@ -166,6 +209,12 @@ def handle(sb: Sandbox, method: str, target: str, headers: Mapping[str, str], bo
             and "json" not in headers.get("content-type", "")
         ):
             return _pay_from_page(sb, data)
+        if (
+            method == "POST"
+            and path == "/sandbox/transfer"
+            and "json" not in headers.get("content-type", "")
+        ):
+            return _confirm_from_page(sb, data)
         action = ACTIONS.get((method, path))
         if action is None:
             return _json(404, {"code": "NOT_FOUND", "message": f"no control {method} {path}"})
@@ -181,6 +230,8 @@ def handle(sb: Sandbox, method: str, target: str, headers: Mapping[str, str], bo
 def _page(sb: Sandbox, path: str, data: dict[str, Any]) -> Reply | None:
     if path == "/sandbox":
         return _html(200, payer_page.render_index(sb.store.payables()))
+    if path == "/sandbox/transfer":
+        return _transfer_page(sb, data)
     if path.startswith("/sandbox/h5/"):
         data = {"token": path.rsplit("/", 1)[-1]}
     elif path != "/sandbox/pay":
@@ -192,6 +243,23 @@ def _page(sb: Sandbox, path: str, data: dict[str, Any]) -> Reply | None:
         return _html(404, payer_page.render_missing(str(exc)))
     with sb.store.lock:
         return _html(200, payer_page.render(payable, lookup))
+
+
+def _transfer_page(sb: Sandbox, data: dict[str, Any]) -> Reply:
+    """What the payee's WeChat shows for a transfer's package (requestMerchantTransfer)."""
+    try:
+        with sb.store.lock:
+            return _html(
+                200, mch_transfers.render(sb.transfer_bills.find(**_transfer_lookup(data)))
+            )
+    except LookupError as exc:
+        return _html(404, payer_page.render_missing(str(exc)))
+
+
+def _confirm_from_page(sb: Sandbox, data: dict[str, Any]) -> Reply:
+    """The page's button: the payee confirms, then sees the transfer again."""
+    bill = sb.confirm_transfer(**_transfer_lookup(data))
+    return Reply(303, b"", {"Location": mch_transfers.page_link(bill)})
 
 
 def _pay_from_page(sb: Sandbox, data: dict[str, Any]) -> Reply:

@@ -30,6 +30,8 @@ __all__ = [
 KINDS = {
     "server_error": "500 SYSTEM_ERROR",
     "rate_limited": "429 FREQUENCY_LIMITED",
+    "frequency_limited_403": "403 FREQUENCY_LIMITED (the refund interface's limit for orders "
+    "older than two months; its status is not documented)",
     "latency": "answer after `seconds`",
     "timeout": "hold the connection `seconds`, then close it without an answer",
     "reset": "close the connection with a TCP reset (SO_LINGER 0), without an answer",
@@ -38,7 +40,7 @@ KINDS = {
     "probe": "a WECHATPAY/SIGNTEST/ probe signature on the answer",
 }
 #: Kinds that take the place of the answer; with ``after=True`` the call is processed first.
-REPLACING = ("server_error", "rate_limited", "timeout", "reset")
+REPLACING = ("server_error", "rate_limited", "frequency_limited_403", "timeout", "reset")
 #: A notification can only be mis-signed.
 NOTIFICATION_KINDS = TAMPERINGS
 NOTIFY = "NOTIFY"

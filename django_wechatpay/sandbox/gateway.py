@@ -55,6 +55,8 @@ def _replacement(fault: Fault, rid: str) -> Outcome | None:
         return error_outcome(system_error(), rid)
     if fault.kind == "rate_limited":
         return error_outcome(frequency_limited(), rid)
+    if fault.kind == "frequency_limited_403":
+        return error_outcome(frequency_limited(status=403), rid)
     if fault.kind in ("timeout", "reset"):
         return Outcome(0, hold=fault.seconds if fault.kind == "timeout" else 0.0, drop=fault.kind)
     return None

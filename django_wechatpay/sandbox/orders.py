@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .answers import NO_CONTENT, Answer, Reject, order_not_exist, param_error
 from .call import Call
-from .state import Merchant, Order, Payable, next_number, now_beijing, rfc3339
+from .state import Merchant, Order, Payable, next_id, now_beijing, rfc3339
 
 if TYPE_CHECKING:
     from .simulator import Sandbox
@@ -229,7 +229,7 @@ def create_order(sb: Sandbox, call: Call) -> Answer:
 
 def mark_paid(order: Order) -> None:
     order.state = "SUCCESS"
-    order.transaction_id = f"4200{next_number():024d}"
+    order.transaction_id = f"4200{next_id():024d}"
     order.success_time = now_beijing()
 
 

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterable
 from string import Template
 from urllib.parse import urlencode
 
 from .state import Payable
 
-__all__ = ["FORM", "ORDER", "PAGE", "RESULTS", "render", "render_index", "render_missing"]
+__all__ = ["BACK", "FORM", "ORDER", "PAGE", "RESULTS", "render", "render_index", "render_missing"]
 
 PAGE = Template("""<!doctype html>
 <html lang="zh-Hans"><head><meta charset="utf-8">
@@ -34,7 +35,26 @@ $content
 ORDER = Template("""<p>$description</p>
 <p class="amount">¥$amount</p>
 <p class="muted">$mchid · $out_trade_no · $trade_type</p>
-$action""")
+$action
+$back""")
+
+#: The way back to the merchant. Real H5 payments return the payer to the
+#: ``redirect_url`` the merchant appends to ``h5_url``; this page takes it on any of its
+#: URLs. Its own form posts and redirects without it, so the tab keeps it.
+BACK = Template("""<p><a id="return" href="#" hidden>$label</a></p>
+<script>
+(function () {
+  var key = "wechatpay-sandbox-return:" + $order;
+  var given = new URLSearchParams(location.search).get("redirect_url");
+  if (given && /^https?:\\/\\//i.test(given)) { sessionStorage.setItem(key, given); }
+  var back = sessionStorage.getItem(key);
+  if (back) {
+    var link = document.getElementById("return");
+    link.href = back;
+    link.hidden = false;
+  }
+})();
+</script>""")
 
 FORM = Template("""<form method="post" action="/sandbox/pay">$hidden
 <button id="pay" name="outcome" value="success">确认支付 Pay ¥$amount</button>
@@ -51,6 +71,17 @@ RESULTS = {
 
 def _yuan(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _js_string(text: str) -> str:
+    """A JavaScript string literal that cannot end the script element it is in."""
+    return json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _back(payable: Payable) -> str:
+    done = payable.state not in ("NOTPAY", "PAYERROR", "USERPAYING")
+    label = "完成，返回商户 · Done, back to the shop" if done else "返回商户 · Back to the shop"
+    return BACK.substitute(label=label, order=_js_string(f"{payable.mchid}/{payable.out_trade_no}"))
 
 
 def render(payable: Payable, lookup: dict[str, str]) -> str:
@@ -71,6 +102,7 @@ def render(payable: Payable, lookup: dict[str, str]) -> str:
             out_trade_no=html.escape(payable.out_trade_no),
             trade_type=html.escape(payable.trade_type),
             action=action,
+            back=_back(payable),
         )
     )
 

@@ -9,11 +9,15 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 __all__ = ["NotifyReceiver", "Received"]
+
+#: ASCII digits only: "²".isdigit() is true and int("²") raises.
+_LENGTH = re.compile(r"[0-9]{1,12}")
 
 Received = tuple[dict[str, str], bytes]
 
@@ -42,7 +46,11 @@ class NotifyReceiver:
                 pass
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                declared = self.headers.get("Content-Length") or "0"
+                if not _LENGTH.fullmatch(declared):
+                    self.send_error(400, "Content-Length is not a number")
+                    return
+                body = self.rfile.read(int(declared))
                 with receiver._changed:
                     receiver.received.append((dict(self.headers.items()), body))
                     status = receiver.status

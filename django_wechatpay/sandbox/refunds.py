@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .answers import Answer, Reject, param_error
 from .call import Call
 from .orders import PAID, require, require_amount, require_cny, require_sub_merchant
-from .state import Order, Refund, next_number, now_beijing, rfc3339
+from .state import Order, Refund, next_id, now_beijing, rfc3339
 
 if TYPE_CHECKING:
     from .simulator import Sandbox
@@ -118,7 +118,7 @@ def open_refund(
         mchid=mchid,
         sub_mchid=sub_mchid,
         out_refund_no=out_refund_no,
-        refund_id=f"5030{next_number():025d}",
+        refund_id=f"5030{next_id():025d}",
         order=order,
         amount=amount,
         notify_url=notify_url,

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from . import bills, combine, fapiao_files, orders, refunds, uploads
+from . import bills, combine, fapiao_files, orders, refunds, transfers, uploads
+from . import profit_sharing as sharing
 from .answers import Answer, Reject
 from .call import Call
 from .certificates import download_certificates
@@ -28,6 +29,8 @@ Handler = Callable[["Sandbox", Call], Answer]
 _TYPES = "jsapi|app|h5|native"
 _PAY = "/v3/pay/(?:(?P<partner>partner)/)?transactions"
 _NUMBER = "[^/]+"
+_SHARING = "/v3/profitsharing"
+_TRANSFER_BILLS = "/v3/fund-app/mch-transfer/transfer-bills"
 
 
 def _media(sb: Sandbox, call: Call) -> Answer:
@@ -70,6 +73,34 @@ ROUTES: list[tuple[str, str, Handler]] = [
         uploads.bank_package_task,
     ),
     ("GET", re.escape(fapiao_files.FAPIAO_FILE_PATH), fapiao_files.download),
+    ("POST", f"{_SHARING}/orders", sharing.create_sharing),
+    ("POST", f"{_SHARING}/orders/unfreeze", sharing.unfreeze),
+    ("GET", rf"{_SHARING}/orders/(?P<out_order_no>{_NUMBER})", sharing.query_sharing),
+    ("POST", f"{_SHARING}/return-orders", sharing.create_return),
+    ("GET", rf"{_SHARING}/return-orders/(?P<out_return_no>{_NUMBER})", sharing.query_return),
+    (
+        "GET",
+        rf"{_SHARING}/transactions/(?P<transaction_id>{_NUMBER})/amounts",
+        sharing.amounts,
+    ),
+    ("POST", f"{_SHARING}/receivers/add", sharing.add_receiver),
+    ("POST", f"{_SHARING}/receivers/delete", sharing.delete_receiver),
+    ("POST", _TRANSFER_BILLS, transfers.create_transfer),
+    (
+        "GET",
+        rf"{_TRANSFER_BILLS}/out-bill-no/(?P<out_bill_no>{_NUMBER})",
+        transfers.query_transfer,
+    ),
+    (
+        "GET",
+        rf"{_TRANSFER_BILLS}/transfer-bill-no/(?P<transfer_bill_no>{_NUMBER})",
+        transfers.query_transfer,
+    ),
+    (
+        "POST",
+        rf"{_TRANSFER_BILLS}/out-bill-no/(?P<out_bill_no>{_NUMBER})/cancel",
+        transfers.cancel_transfer,
+    ),
 ]
 _COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
 

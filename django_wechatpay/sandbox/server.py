@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import struct
 import threading
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from .simulator import Sandbox
 
 __all__ = ["Handler", "SandboxServer"]
+
+#: ASCII digits only: "²".isdigit() is true and int("²") raises.
+_LENGTH = re.compile(r"[0-9]{1,12}")
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -72,13 +76,23 @@ class Handler(BaseHTTPRequestHandler):
     def sandbox(self) -> Sandbox:
         return self.server.sandbox
 
-    def _body(self) -> bytes:
-        """Exactly Content-Length bytes: the signature covers them as sent."""
-        length = int(self.headers.get("Content-Length") or 0)
+    def _body(self) -> bytes | None:
+        """Exactly Content-Length bytes: the signature covers them as sent. None when the
+        length is not a number (the body's end is then unknown)."""
+        declared = self.headers.get("Content-Length") or "0"
+        if not _LENGTH.fullmatch(declared):
+            return None
+        length = int(declared)
         return self.rfile.read(length) if length > 0 else b""
 
     def _dispatch(self) -> None:
         body = self._body()
+        if body is None:
+            rejection = Reject(400, "INVALID_REQUEST", "Content-Length is not a number")
+            self.close_connection = True  # where this request ends is anyone's guess
+            headers = {"Content-Type": JSON_TYPE, "Request-ID": request_id()}
+            self.send(rejection.status, dumps(rejection.body()), headers)
+            return
         path = urlsplit(self.path).path
         headers = {name.lower(): value for name, value in self.headers.items()}
         if path == "/sandbox" or path.startswith("/sandbox/"):

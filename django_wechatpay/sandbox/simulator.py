@@ -21,6 +21,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import notifications, refunds
+from . import profit_sharing as sharing_model
+from . import transfers as mch_transfers
 from .answers import JSON_TYPE, request_id
 from .bill_files import BillChange
 from .crypto import Certificate
@@ -63,6 +65,13 @@ SETTINGS = (
     "delivery_timeout",
     "public_key_share",
     "answer_delay",
+    "transfer_accepted_first",
+    "transfer_outcome",
+    "transfer_delay",
+    "transfer_balance",
+    "sharing_outcome",
+    "sharing_delay",
+    "return_outcome",
 )
 
 
@@ -76,6 +85,19 @@ def _check(**settings: Any) -> None:
         raise ValueError("time_factor must be positive")
     if not 0 <= settings.get("answer_delay", 0) <= 60:
         raise ValueError("answer_delay is 0 to 60 seconds")
+    if settings.get("transfer_outcome", "SUCCESS") not in mch_transfers.OUTCOMES:
+        raise ValueError(f"transfer_outcome is one of {', '.join(mch_transfers.OUTCOMES)}")
+    if settings.get("transfer_delay", 0) < 0:
+        raise ValueError("transfer_delay must not be negative")
+    balance = settings.get("transfer_balance")
+    if balance is not None and (not isinstance(balance, int) or balance < 0):
+        raise ValueError("transfer_balance is None (unlimited) or fen, at least 0")
+    if settings.get("sharing_outcome", "SUCCESS") not in sharing_model.ITEM_OUTCOMES:
+        raise ValueError(f"sharing_outcome is one of {', '.join(sharing_model.ITEM_OUTCOMES)}")
+    if settings.get("return_outcome", "SUCCESS") not in sharing_model.RETURN_OUTCOMES:
+        raise ValueError(f"return_outcome is one of {', '.join(sharing_model.RETURN_OUTCOMES)}")
+    if settings.get("sharing_delay", 0) < 0:
+        raise ValueError("sharing_delay must not be negative")
 
 
 class Sandbox:
@@ -126,6 +148,20 @@ class Sandbox:
         #: Real seconds before each API answer: the network and WeChat Pay's own time
         #: (not compressed by time_factor), for benchmarks and overlap tests.
         self.answer_delay = 0.0
+        #: Merchant transfers (商家转账, :mod:`.transfers`): the create answer says
+        #: ACCEPTED before WAIT_USER_CONFIRM; how a confirmed transfer ends, after how
+        #: many (simulated) seconds; the operating account's fen (None: unlimited).
+        self.transfer_bills = mch_transfers.TransferBills()
+        self.transfer_accepted_first = False
+        self.transfer_outcome = "SUCCESS"
+        self.transfer_delay = 0.0
+        self.transfer_balance: int | None = None
+        #: Profit sharing (分账, :mod:`.profit_sharing`): how each receiver's share and
+        #: each return ends, after how many (simulated) seconds.
+        self.sharing_book = sharing_model.SharingBook()
+        self.sharing_outcome = "SUCCESS"
+        self.sharing_delay = 0.0
+        self.return_outcome = "SUCCESS"
         self._defaults = self.settings()
         self._timers: list[threading.Timer] = []
         self.stopping = threading.Event()
@@ -173,6 +209,8 @@ class Sandbox:
         with self.store.lock:
             self.configure(**self._defaults)
             self.store.reset()
+            self.transfer_bills.clear()
+            self.sharing_book.clear()
             self.faults.clear(self.seed)
             self.keys.reset()
             self.notifier.holding = False
@@ -433,6 +471,150 @@ class Sandbox:
         self._send(merchant, refund.notify_url, f"REFUND.{refund.status}", body)
         return refund
 
+    # --- merchant transfers (商家转账) ---------------------------------------------------------
+
+    def find_transfer(self, **lookup: str) -> mch_transfers.TransferBill:
+        """A transfer by ``package`` (its ``package_info``), ``out_bill_no`` or
+        ``transfer_bill_no``, with ``mchid`` if several merchants use the number."""
+        with self.store.lock:
+            return self.transfer_bills.find(**lookup)
+
+    def confirm_transfer(self, *, openid: str = "", **lookup: str) -> mch_transfers.TransferBill:
+        """The payee confirms in WeChat (as ``openid``, if given: only the payee may); the
+        transfer ends ``transfer_outcome`` after ``transfer_delay`` and is notified."""
+        with self.store.lock:
+            bill = self.transfer_bills.find(**lookup)
+            mch_transfers.confirm(bill, openid)
+            self.store.touch()
+        self.schedule_transfer(bill)
+        return bill
+
+    def expire_transfer(self, **lookup: str) -> mch_transfers.TransferBill:
+        """A transfer its payee never confirmed reaches its end of validity: FAIL."""
+        with self.store.lock:
+            bill = self.transfer_bills.find(**lookup)
+            mch_transfers.expire(bill)
+            self.store.touch()
+            merchant = self.store.merchants[bill.mchid]
+            body = mch_transfers.notification_body(merchant.apiv3_key, bill)
+        self._send(merchant, bill.notify_url, mch_transfers.EVENT_TYPE, body)
+        return bill
+
+    def schedule_transfer(self, bill: mch_transfers.TransferBill) -> None:
+        """End a TRANSFERING or CANCELING transfer after ``transfer_delay`` simulated s."""
+        timer = threading.Timer(
+            self.transfer_delay / self.time_factor, self._finish_transfer_scheduled, args=(bill,)
+        )
+        timer.daemon = True
+        with self.store.lock:
+            self._timers = [t for t in self._timers if t.is_alive()]
+            self._timers.append(timer)
+        timer.start()
+
+    def _finish_transfer_scheduled(self, bill: mch_transfers.TransferBill) -> None:
+        with contextlib.suppress(LookupError):  # forgotten by a reset meanwhile
+            self.finish_transfer(bill)
+
+    def finish_transfer(
+        self,
+        bill: mch_transfers.TransferBill | None = None,
+        *,
+        outcome: str | None = None,
+        **lookup: str,
+    ) -> mch_transfers.TransferBill:
+        """End a TRANSFERING (``outcome``) or CANCELING transfer now, and notify it."""
+        with self.store.lock:
+            bill = bill or self.transfer_bills.find(**lookup)
+            merchant = self.store.merchants.get(bill.mchid)
+            if merchant is None or self.transfer_bills.bills.get(bill.key) is not bill:
+                raise LookupError(f"transfer {bill.out_bill_no} is no longer in the sandbox")
+            if not mch_transfers.finish(bill, outcome or self.transfer_outcome):
+                return bill
+            self.store.touch()
+            body = mch_transfers.notification_body(merchant.apiv3_key, bill)
+        self._send(merchant, bill.notify_url, mch_transfers.EVENT_TYPE, body)
+        return bill
+
+    # --- profit sharing (分账) ----------------------------------------------------------------
+
+    def schedule_sharing(self, entry: sharing_model.Sharing | sharing_model.SharingReturn) -> None:
+        """Finish a new sharing, unfreezing or return after ``sharing_delay`` simulated s."""
+        timer = threading.Timer(
+            self.sharing_delay / self.time_factor, self._finish_sharing_scheduled, args=(entry,)
+        )
+        timer.daemon = True
+        with self.store.lock:
+            self._timers = [t for t in self._timers if t.is_alive()]
+            self._timers.append(timer)
+        timer.start()
+
+    def _finish_sharing_scheduled(
+        self, entry: sharing_model.Sharing | sharing_model.SharingReturn
+    ) -> None:
+        with contextlib.suppress(LookupError):  # forgotten by a reset meanwhile
+            if isinstance(entry, sharing_model.SharingReturn):
+                self.finish_sharing_return(entry)
+            else:
+                self.finish_sharing(entry)
+
+    def finish_sharing(
+        self,
+        sharing: sharing_model.Sharing | str,
+        *,
+        outcomes: dict[str, str] | None = None,
+        mchid: str | None = None,
+    ) -> sharing_model.Sharing:
+        """End a PROCESSING sharing (or unfreezing) now, by object or out_order_no: each
+        receiver ``outcomes[account]`` or ``sharing_outcome``; successes are notified."""
+        with self.store.lock:
+            if isinstance(sharing, str):
+                sharing = self.sharing_book.find_sharing(sharing, mchid or "")
+            merchant = self.store.merchants.get(sharing.mchid)
+            if merchant is None or self.sharing_book.sharings.get(sharing.key) is not sharing:
+                raise LookupError(f"sharing {sharing.out_order_no} is no longer in the sandbox")
+            sends = sharing_model.finish_sharing(
+                self, sharing, outcomes or {}, self.sharing_outcome
+            )
+            bodies = [
+                (event, sharing_model.notification_body(merchant.apiv3_key, event, resource))
+                for event, resource in sends
+            ]
+        for event, body in bodies:
+            self._send(merchant, sharing.notify_url, event, body)
+        return sharing
+
+    def finish_sharing_return(
+        self,
+        record: sharing_model.SharingReturn | str,
+        *,
+        outcome: str | None = None,
+        mchid: str | None = None,
+    ) -> sharing_model.SharingReturn:
+        """End a PROCESSING return now (by object or out_return_no); a success is notified."""
+        with self.store.lock:
+            if isinstance(record, str):
+                record = self.sharing_book.find_return(record, mchid or "")
+            merchant = self.store.merchants.get(record.mchid)
+            if merchant is None or self.sharing_book.returns.get(record.key) is not record:
+                raise LookupError(f"return {record.out_return_no} is no longer in the sandbox")
+            sends = sharing_model.finish_return(record, outcome or self.return_outcome)
+            self.store.touch()
+            bodies = [
+                (event, sharing_model.notification_body(merchant.apiv3_key, event, resource))
+                for event, resource in sends
+            ]
+        for event, body in bodies:
+            self._send(merchant, record.sharing.notify_url, event, body)
+        return record
+
+    def sharings(self) -> list[dict[str, Any]]:
+        with self.store.lock:
+            return [s.as_dict() for s in self.sharing_book.sharings.values()]
+
+    def sharing_returns(self) -> list[dict[str, Any]]:
+        with self.store.lock:
+            return [r.as_dict() for r in self.sharing_book.returns.values()]
+
     # --- notifications -----------------------------------------------------------------------
 
     def _send(self, merchant: Merchant, url: str, event_type: str, body: bytes) -> None:
@@ -568,6 +750,10 @@ class Sandbox:
         with self.store.lock:
             return [r.as_dict() for r in self.store.refunds.values()]
 
+    def transfers(self) -> list[dict[str, Any]]:
+        with self.store.lock:
+            return [b.as_dict() for b in self.transfer_bills.bills.values()]
+
     def requests(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The request log, oldest first (the last ``limit`` entries)."""
         with self.store.lock:
@@ -580,6 +766,9 @@ class Sandbox:
                 "merchants": sorted(self.store.merchants),
                 "orders": self.orders(),
                 "refunds": self.refunds(),
+                "transfers": self.transfers(),
+                "sharings": self.sharings(),
+                "sharing_returns": self.sharing_returns(),
                 "deliveries": [d.as_dict() for d in self.store.deliveries],
                 "requests": self.requests(request_limit),
                 "faults": [f.as_dict() for f in self.faults.rules()],

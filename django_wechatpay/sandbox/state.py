@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,6 +32,7 @@ __all__ = [
     "Payable",
     "Refund",
     "Store",
+    "next_id",
     "next_number",
     "now_beijing",
     "rfc3339",
@@ -40,6 +42,9 @@ BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 #: How many requests the log keeps: enough for any test, bounded for a long-running server.
 REQUEST_LOG_SIZE = 10_000
 _sequence = itertools.count(1)
+#: Seeded with the clock: ids a persisted demo keeps (transaction ids, refund ids) must not
+#: repeat after a restart of the simulator.
+_ids = itertools.count(time.time_ns() // 1000)
 T = TypeVar("T")
 
 
@@ -53,8 +58,14 @@ def rfc3339(moment: dt.datetime) -> str:
 
 
 def next_number() -> int:
-    """A number never handed out before in this process (ids stay unique across resets)."""
+    """A small number never handed out before in this process (mchids, sub-mchids)."""
     return next(_sequence)
+
+
+def next_id() -> int:
+    """A number never handed out before, by this process or an earlier run of it: for
+    WeChat Pay's own ids (``transaction_id``, ``refund_id``), which a shop stores."""
+    return next(_ids)
 
 
 @dataclass

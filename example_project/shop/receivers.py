@@ -6,14 +6,19 @@ the payment was learned from a notification, a poll or the daily reconciliation.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.dispatch import receiver
 from django.utils import timezone
 
+from django_wechatpay import services
 from django_wechatpay.signals import payment_succeeded, refund_succeeded
 
-from .models import Purchase
+from .marketplace import pay_cash_back
+from .models import MarketOrder, Purchase
+
+logger = logging.getLogger("example_project.shop")
 
 
 @receiver(payment_succeeded)
@@ -24,8 +29,25 @@ def fulfil(sender: Any, order: Any, source: str, **kwargs: Any) -> None:
     )
 
 
+@receiver(payment_succeeded)
+def cash_back(sender: Any, order: Any, source: str, **kwargs: Any) -> None:
+    """A marketplace cart paid: the platform's cash-back to the buyer. Each sub-order
+    sends its own signal; the transfer waits for the last part, and is the same transfer
+    however often this runs (its out_bill_no was chosen at checkout)."""
+    if order.combine_id is None:
+        return
+    market = MarketOrder.objects.select_related("combine").filter(combine=order.combine_id).first()
+    if market is None:
+        return
+    try:
+        pay_cash_back(market)
+    except services.TransferNotAllowed as exc:
+        # Refused by WeChat Pay (recorded FAIL, in the admin) or by our checks: asking
+        # again would be refused again. A lost answer (WeChatPayError) is raised instead,
+        # and the outbox delivers this again later.
+        logger.warning("no cash-back for %s: %s", market, exc)
+
+
 @receiver(refund_succeeded)
 def log_refund(sender: Any, refund: Any, order: Any, source: str, **kwargs: Any) -> None:
-    import logging
-
-    logging.getLogger("example_project.shop").info("refunded %s fen of %s", refund.amount, order)
+    logger.info("refunded %s fen of %s", refund.amount, order)

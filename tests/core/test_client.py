@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import re
 import socket
+import string
+from datetime import datetime, timezone
+from urllib.parse import quote
 
 import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from django_wechatpay.core import errors
+from django_wechatpay.core import errors, transport
 from django_wechatpay.core.client import Upload, WeChatPayClient
-from django_wechatpay.core.crypto import oaep_decrypt
+from django_wechatpay.core.crypto import new_nonce, oaep_decrypt
+from django_wechatpay.core.endpoints import ENDPOINTS, Route
 from django_wechatpay.core.verifier import (
+    CertificateVerifier,
     InMemoryCertificateStore,
     PlatformCertificate,
     WeChatPayPublicKey,
 )
 from tests.conftest import APIV3_KEY, MCHID, PUBLIC_KEY_ID
 from tests.core.gateway import FakeGateway, Recorded, Reply
+
+# The module, not the function the package exports under the same name.
+endpoints_prepare = importlib.import_module("django_wechatpay.core.endpoints.prepare")
 
 AUTH = re.compile(r'(\w+)="([^"]*)"')
 
@@ -51,18 +63,23 @@ def store(platform_keys) -> InMemoryCertificateStore:
     return InMemoryCertificateStore([PlatformCertificate.from_pem(platform_keys.cert_pem)])
 
 
-@pytest.fixture
-def client(gateway, merchant_keys, store) -> WeChatPayClient:
-    with WeChatPayClient(
+def _client_on(api_base: str, merchant_keys, store, **kwargs) -> WeChatPayClient:
+    return WeChatPayClient(
         mchid=MCHID,
         private_key=merchant_keys.key_pem,
         serial_no=merchant_keys.serial,
         apiv3_key=APIV3_KEY,
         certificate_store=store,
-        api_base=gateway.base_url,
+        api_base=api_base,
         timeout=(1.0, 2.0),
         backoff=0,
-    ) as c:
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def client(gateway, merchant_keys, store) -> WeChatPayClient:
+    with _client_on(gateway.base_url, merchant_keys, store) as c:
         yield c
 
 
@@ -163,6 +180,9 @@ def test_signed_non_json_2xx_is_malformed(client, gateway):
         (403, "NOT_ENOUGH", errors.BusinessError),
         (404, "ORDER_NOT_EXIST", errors.NotFoundError),
         (429, "FREQUENCY_LIMITED", errors.RateLimitedError),
+        # The refund interface's FREQUENCY_LIMITED, whatever status it comes with: a
+        # refund refused this way is retried later, not marked FAILED.
+        (403, "FREQUENCY_LIMITED", errors.RateLimitedError),
         (500, "SYSTEM_ERROR", errors.ServerError),
         (503, "SERVICE_UNAVAILABLE", errors.ServerError),
     ],
@@ -175,7 +195,7 @@ def test_error_statuses_become_typed_errors(client, gateway, status, code, error
     exc = info.value
     assert (exc.status, exc.code, exc.message, exc.detail) == (status, code, "说明", detail)
     assert exc.request_id
-    assert exc.retryable == (status == 429 or status >= 500)
+    assert exc.retryable == (status == 429 or status >= 500 or code == "FREQUENCY_LIMITED")
     assert len(gateway.recorded) == 1, "a non-idempotent POST is never retried"
 
 
@@ -431,3 +451,179 @@ def test_client_repr_and_errors_hold_no_secrets(client, merchant_keys):
             mchid=MCHID, private_key=merchant_keys.key_pem, serial_no="S", apiv3_key="short"
         )
     assert "short" not in str(info.value)
+
+
+# --- what the per-call shortcuts must keep (issue 17: client CPU) -------------------------
+
+
+def test_a_given_session_keeps_its_headers_cookies_and_hooks(gateway, merchant_keys, store):
+    """The transport builds requests itself instead of Session.prepare_request: the
+    session's own settings still apply, and ours still win."""
+    session = requests.Session()
+    session.headers["X-Trace"] = "t-1"
+    session.headers["Accept"] = "*/*"  # ours wins
+    session.headers["Accept-Encoding"] = None  # None removes a header, as in requests
+    answered: list[int] = []
+    session.hooks["response"].append(lambda response, **_: answered.append(response.status_code))
+    client = _client_on(gateway.base_url, merchant_keys, store, session=session)
+    gateway.then(Reply(body={"ok": True}, headers={"Set-Cookie": "sid=abc; Path=/"}))
+    client.get("/v3/first")
+    client.post("/v3/second", json={"a": 1})
+    first, second = gateway.recorded
+    for record in (first, second):
+        assert record.headers["X-Trace"] == "t-1"
+        assert record.headers["Accept"] == "application/json"
+        assert "gzip" not in record.headers.get("Accept-Encoding", "")
+        check_authorization(record, merchant_keys)
+    assert "Cookie" not in first.headers
+    assert second.headers["Cookie"] == "sid=abc"  # the session's jar, as requests keeps it
+    assert second.headers["Content-Length"] == str(len(second.body))
+    assert answered == [200, 200]
+
+
+def test_a_session_header_with_a_line_break_is_refused_before_sending(
+    gateway, merchant_keys, store
+):
+    session = requests.Session()
+    session.headers["X-Trace"] = "a\r\nX-Injected: 1"
+    client = _client_on(gateway.base_url, merchant_keys, store, session=session)
+    with pytest.raises(requests.exceptions.InvalidHeader):
+        client.get("/v3/x")
+    assert gateway.recorded == []
+
+
+def test_netrc_credentials_never_replace_the_signature(
+    gateway, merchant_keys, store, tmp_path, monkeypatch
+):
+    """requests' prepare_request put ~/.netrc's Basic credentials in Authorization, over
+    our signature; the transport does not look there."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login user password secret\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    _client_on(gateway.base_url, merchant_keys, store).get("/v3/x")
+    [record] = gateway.recorded
+    check_authorization(record, merchant_keys)
+
+
+def test_a_malformed_api_base_fails_before_anything_is_sent(merchant_keys, store):
+    client = _client_on("api.mch.weixin.qq.com", merchant_keys, store)  # no scheme
+    for _ in range(2):  # checked once per origin, and still refused the second time
+        with pytest.raises(requests.exceptions.MissingSchema):
+            client.get("/v3/x")
+
+
+def _encode_path_one_by_one(path: str) -> str:
+    """The path encoder as first written: one quote() per character."""
+    out: list[str] = []
+    index = 0
+    while index < len(path):
+        escape = re.compile(r"%[0-9A-Fa-f]{2}").match(path, index)
+        if escape:
+            out.append(escape.group(0).upper())
+            index += 3
+            continue
+        out.append(quote(path[index], safe="/:@!$&'()*+,;=-._~"))
+        index += 1
+    return "".join(out)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.sampled_from(list("%2fF4gG/?#[]|\\^`{}\" <>é中😀:@!$&'()*+,;=-._~aZ09")),
+            st.characters(blacklist_categories=("Cs",)),
+        ),
+        max_size=40,
+    )
+)
+def test_path_encoder_matches_the_character_by_character_one(path):
+    assert transport._encode_path(path) == _encode_path_one_by_one(path)
+
+
+def test_nonces_use_the_whole_alphabet_and_their_length():
+    alphabet = set(string.ascii_letters + string.digits)
+    for length in (0, 1, 7, 32, 300):
+        nonce = new_nonce(length)
+        assert len(nonce) == length
+        assert set(nonce) <= alphabet
+    seen = "".join(new_nonce() for _ in range(2000))
+    assert set(seen) == alphabet  # 64,000 draws: a missing character means a broken map
+    assert len({new_nonce() for _ in range(1000)}) == 1000
+
+
+def test_route_shapes_are_the_routes_own_answers():
+    """prepare() reads each route's derived fields from a cache: they must be the ones the
+    route computes, for every route of the registry."""
+    for entry in ENDPOINTS.values():
+        for mode in entry.modes:
+            for route in entry.routes(mode):
+                shape = endpoints_prepare._shape(route)
+                assert endpoints_prepare._shape(route) is shape
+                assert shape.path_params == route.path_params
+                assert shape.url_param == route.url_param
+                assert shape.query_names == route.query_names
+                assert shape.body_names == route.body_names
+                assert shape.required == route.required
+                assert shape.accepted == route.accepted
+                assert shape.required_unfilled == route.required - set(route.fill)
+
+
+def test_route_shape_is_per_route_object():
+    first = Route("GET", "/v3/a/{x}", query=("q!",))
+    second = Route("GET", "/v3/b/{y}", query=("r",))
+    assert endpoints_prepare._shape(first).path_params == ("x",)
+    assert endpoints_prepare._shape(second).path_params == ("y",)
+    assert endpoints_prepare._shape(second).required == {"y"}
+
+
+def _certificate(keys, serial: str, effective: float, expire: float) -> PlatformCertificate:
+    return PlatformCertificate(
+        serial_no=serial,
+        pem=keys.cert_pem,
+        effective_time=datetime.fromtimestamp(effective, tz=timezone.utc),
+        expire_time=datetime.fromtimestamp(expire, tz=timezone.utc),
+    )
+
+
+def test_certificates_in_force_follow_the_clock_to_the_second(platform_keys):
+    """Which certificates are in force is worked out once per span in which it cannot
+    change: a certificate is trusted from 300 s before its effective time, and not from its
+    expire time on, whichever way the clock moves."""
+    now = [1_800_000_000.0]
+    old = _certificate(platform_keys, "OLD", now[0] - 86_400, now[0] + 2_000)
+    new = _certificate(platform_keys, "NEW", now[0] + 1_000, now[0] + 86_400)
+    verifier = CertificateVerifier(InMemoryCertificateStore([old, new]), clock=lambda: now[0])
+
+    def trusted_at(moment: float) -> set[str]:
+        now[0] = moment
+        return set(verifier.certificates())
+
+    start = now[0]
+    assert trusted_at(start) == {"OLD"}
+    assert trusted_at(start + 699) == {"OLD"}
+    assert trusted_at(start + 700) == {"OLD", "NEW"}  # 300 s early
+    assert trusted_at(start + 1_999) == {"OLD", "NEW"}
+    assert trusted_at(start + 2_000) == {"NEW"}
+    assert trusted_at(start + 500) == {"OLD"}  # the clock went back
+    assert (
+        verifier.key_for("old").public_numbers() == platform_keys.cert.public_key().public_numbers()
+    )
+    now[0] = start + 2_000
+    with pytest.raises(errors.UnknownSerialError):
+        verifier.key_for("OLD")
+    assert (
+        verifier.key_for("NEW").public_numbers() == platform_keys.cert.public_key().public_numbers()
+    )
+
+
+def test_a_reload_replaces_the_certificates_in_force(platform_keys):
+    now = 1_800_000_000.0
+    store = InMemoryCertificateStore([_certificate(platform_keys, "A", now - 10, now + 10_000)])
+    verifier = CertificateVerifier(store, clock=lambda: now)
+    assert set(verifier.certificates()) == {"A"}
+    store.save([_certificate(platform_keys, "B", now - 10, now + 10_000)])
+    assert set(verifier.certificates()) == {"A"}  # cached until a reload
+    assert set(verifier.certificates(reload=True)) == {"B"}
+    with pytest.raises(errors.UnknownSerialError):
+        verifier.key_for("A")

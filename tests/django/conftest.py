@@ -6,12 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.dispatch import Signal
 
 from django_wechatpay import signals
-from django_wechatpay.merchants import reset_clients
+from django_wechatpay.merchants import get_merchant, reset_clients
 from django_wechatpay.models import Merchant, Order, PlatformCertificate
 from tests.conftest import APIV3_KEY, APPID, MCHID
+from tests.notify_factory import build_notification
 
 
 @pytest.fixture
@@ -35,6 +37,49 @@ def merchant(transactional_db, merchant_keys, platform_keys) -> Merchant:
     )
     yield m
     reset_clients()
+
+
+def settings_merchant(settings: Any, **wechatpay: Any) -> Merchant:
+    """The merchant of ``WECHATPAY`` (the simulator's, under ``wechatpay_settings``), with
+    ``wechatpay`` overriding those settings, its client built afresh."""
+    settings.WECHATPAY = {**settings.WECHATPAY, **wechatpay}
+    reset_clients()
+    return get_merchant()
+
+
+def one_merchant(merchant_keys: Any, **merchant: Any) -> dict[str, Any]:
+    """``WECHATPAY`` naming one merchant of ``merchant_keys`` (and ``merchant``'s
+    settings), with the secrets key and notify URL the checks ask for."""
+    keys = {
+        "private_key": merchant_keys.key_pem,
+        "serial_no": merchant_keys.serial,
+        "apiv3_key": APIV3_KEY,
+    }
+    return {
+        "SECRET_KEYS": ["k"],
+        "NOTIFY_BASE_URL": "https://shop.example.com",
+        "MERCHANTS": {"1900000001": {**keys, **merchant}},
+    }
+
+
+@pytest.fixture
+def shop(transactional_db, wechatpay_settings, live_server, settings) -> Merchant:
+    """The settings merchant on the simulator: notifications reach this test's live
+    server, and polling asks at once (no grace). A module that needs otherwise defines its
+    own ``shop`` with :func:`settings_merchant`."""
+    return settings_merchant(settings, NOTIFY_BASE_URL=live_server.url, POLL_GRACE_SECONDS=0)
+
+
+@pytest.fixture
+def api(transactional_db, wechatpay_settings):
+    """A REST client of the API, the settings merchant in the database. It answers like
+    a server: an error is a response, not a raise."""
+    from rest_framework.test import APIClient
+
+    reset_clients()
+    get_merchant()
+    cache.clear()  # the throttles' request history of earlier tests
+    return APIClient(raise_request_exception=False)
 
 
 @pytest.fixture
@@ -112,3 +157,13 @@ def transaction_resource(order: Order, **overrides: Any) -> dict[str, Any]:
     }
     resource.update(overrides)
     return resource
+
+
+@pytest.fixture
+def paid(platform_keys, make_order):
+    """An order and a genuine TRANSACTION.SUCCESS notification for it."""
+    order = make_order()
+    headers, body = build_notification(
+        platform_keys, platform_keys.serial, APIV3_KEY, transaction_resource(order)
+    )
+    return order, headers, body

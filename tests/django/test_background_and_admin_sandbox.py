@@ -4,51 +4,72 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import sys
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from django_wechatpay import services
-from django_wechatpay.merchants import get_merchant, reset_clients
 from django_wechatpay.models import Order
 from django_wechatpay.polling import poll_orders
+from tests.django.conftest import settings_merchant
+from tests.django.polling_probes import queries_on_every_connection
 from tests.sandbox.raw import call
 
 
 @pytest.fixture
 def shop(transactional_db, wechatpay_settings, settings):
-    settings.WECHATPAY = {**settings.WECHATPAY, "POLL_GRACE_SECONDS": 0}
-    reset_clients()
-    return get_merchant()
+    return settings_merchant(settings, POLL_GRACE_SECONDS=0)
 
 
 def make_pending(shop, count):
-    for _ in range(count):
+    return [
         services.create_order(
             services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=1, description="x")
         )
+        for _ in range(count)
+    ]
 
 
-def test_poll_queries_grow_with_batches_not_orders(shop):
+def test_poll_queries_grow_with_batches_not_orders(shop, wechatpay_sandbox):
+    """Counted on every connection: the polling threads open their own."""
+    wechatpay_sandbox.hold_notifications()
     make_pending(shop, 4)
-    with CaptureQueriesContext(connection) as small:
+    with queries_on_every_connection() as small:
         assert poll_orders(batch_size=4).checked == 4
     make_pending(shop, 8)
-    with CaptureQueriesContext(connection) as large:
+    with queries_on_every_connection() as large:
         assert poll_orders(batch_size=4).checked == 12
 
     # One query per batch plus the empty one that ends the scan, and a renewal of the
     # run's lease per batch on top of taking and releasing it: nothing per order.
     def scans(captured):
-        return [q for q in captured if "django_wechatpay_order" in q["sql"]]
+        return [sql for _, sql in captured if "django_wechatpay_order" in sql]
 
-    assert len(scans(small.captured_queries)) == 2
-    assert len(scans(large.captured_queries)) == 4
+    assert len(scans(small)) == 2
+    assert len(scans(large)) == 4
     assert len(large) - len(small) == 2 * 2
+
+    # An order that changed costs its transition, made by a polling thread (on SQLite by
+    # the caller's: one writer at a time); the others still cost nothing. A transition
+    # is one or two statements: checked and swapped in one, or the locked SELECT then
+    # the compare-and-set UPDATE.
+    for order in make_pending(shop, 4)[:2]:
+        wechatpay_sandbox.pay(code_url=order.code_url)
+    with queries_on_every_connection() as changed:
+        report = poll_orders(batch_size=4)
+    assert (report.checked, report.changed) == (16, 2)
+    # (SQLite's BEGIN goes through the cursor as a statement; PostgreSQL's does not.)
+    work = [q for q in changed if not q[1].startswith("BEGIN")]
+    before = [q for q in large if not q[1].startswith("BEGIN")]
+    transitions = len(work) - len(before) - 1 * 2  # and one more batch
+    assert transitions in (2 * 1, 2 * 2)
+    if connection.vendor != "sqlite":
+        by_threads = [sql for thread, sql in work if thread.startswith("wechatpay-poll-order-")]
+        assert len(by_threads) == transitions
 
 
 def test_commands(shop, wechatpay_sandbox):
@@ -74,6 +95,21 @@ def test_commands(shop, wechatpay_sandbox):
             stdout=out,
             stderr=io.StringIO(),
         )
+
+
+def test_reconcile_draws_its_progress_on_a_terminal_only(shop, wechatpay_sandbox, monkeypatch):
+    order = services.create_order(
+        services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=1, description="x")
+    )
+    wechatpay_sandbox.pay(code_url=order.code_url)
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    piped = io.StringIO()
+    call_command("wechatpay_reconcile", "--date", today, stdout=io.StringIO(), stderr=piped)
+    assert "\r" not in piped.getvalue()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    terminal = io.StringIO()
+    call_command("wechatpay_reconcile", "--date", today, stdout=io.StringIO(), stderr=terminal)
+    assert f"\r{shop.mchid} rows: 1\n" in terminal.getvalue()
 
 
 def test_admin_refund_shows_wechat_pays_refusal(

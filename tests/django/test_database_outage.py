@@ -15,17 +15,15 @@ import pytest
 from django.db import connection
 
 from django_wechatpay import services
-from django_wechatpay.merchants import get_merchant, reset_clients
 from django_wechatpay.models import NotificationLog, Order
+from tests.django.conftest import settings_merchant
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def shop(transactional_db, wechatpay_settings, live_server, settings):
-    settings.WECHATPAY = {**settings.WECHATPAY, "NOTIFY_BASE_URL": live_server.url}
-    reset_clients()
-    return get_merchant()
+    return settings_merchant(settings, NOTIFY_BASE_URL=live_server.url)
 
 
 @contextmanager

@@ -17,20 +17,9 @@ from django.db import connection
 from django.utils import timezone
 
 from django_wechatpay import services
-from django_wechatpay.merchants import client_for, get_merchant, reset_clients
+from django_wechatpay.merchants import client_for
 from django_wechatpay.models import NotificationLog, NotificationStatus, Order
 from django_wechatpay.polling import poll_orders
-
-
-@pytest.fixture
-def shop(transactional_db, wechatpay_settings, live_server, settings):
-    settings.WECHATPAY = {
-        **settings.WECHATPAY,
-        "NOTIFY_BASE_URL": live_server.url,
-        "POLL_GRACE_SECONDS": 0,
-    }
-    reset_clients()
-    return get_merchant()
 
 
 def paid_order(shop, sandbox, amount=100):

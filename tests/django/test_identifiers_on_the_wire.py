@@ -12,11 +12,11 @@ from __future__ import annotations
 import pytest
 
 from django_wechatpay import services
-from django_wechatpay.core.client import WeChatPayClient
 from django_wechatpay.core.errors import NotFoundError
 from django_wechatpay.core.transport import normalise_target
 from django_wechatpay.exceptions import InvalidOrderRequest
-from django_wechatpay.merchants import get_merchant, reset_clients
+from tests.django.conftest import settings_merchant
+from tests.sandbox.test_client_modes import client_for
 
 TRADE_NO_CHARS = "Az09_-|*x"  # every class of character of [0-9A-Za-z_-|*]
 REFUND_NO_CHARS = TRADE_NO_CHARS + "@"  # [0-9A-Za-z_-|*@]
@@ -24,9 +24,7 @@ REFUND_NO_CHARS = TRADE_NO_CHARS + "@"  # [0-9A-Za-z_-|*@]
 
 @pytest.fixture
 def shop(transactional_db, wechatpay_settings, live_server, settings):
-    settings.WECHATPAY = {**settings.WECHATPAY, "NOTIFY_BASE_URL": live_server.url}
-    reset_clients()
-    return get_merchant()
+    return settings_merchant(settings, NOTIFY_BASE_URL=live_server.url)
 
 
 def test_every_allowed_character_through_create_query_close(shop, wechatpay_sandbox):
@@ -80,22 +78,13 @@ def test_numbers_outside_the_charset_are_refused_before_any_call(shop, wechatpay
 
 def test_request_with_any_path_is_signed_as_sent(wechatpay_sandbox, wechatpay_merchant):
     """client.request() for a path the registry does not know: | and non-ASCII."""
-    m = wechatpay_merchant
-    client = WeChatPayClient(
-        mchid=m.mchid,
-        private_key=m.private_key_pem,
-        serial_no=m.serial_no,
-        apiv3_key=m.apiv3_key,
-        appid=m.appid,
-        api_base=wechatpay_sandbox.base_url,
-        retries=0,
-    )
+    client = client_for(wechatpay_sandbox, wechatpay_merchant, retries=0)
     # The simulator checks our signature over the target it received before it looks
     # the order up: ORDER_NOT_EXIST (404) proves the signature matched, SIGN_ERROR (401)
     # would mean we signed something other than what travelled.
     for path in ("/v3/pay/transactions/out-trade-no/Q|订单*1", "/v3/pay/transactions/id/a b%"):
         with pytest.raises(NotFoundError):
-            client.request("GET", path, query={"mchid": m.mchid})
+            client.request("GET", path, query={"mchid": wechatpay_merchant.mchid})
 
 
 @pytest.mark.parametrize(

@@ -25,18 +25,23 @@ def meta(headers: dict[str, str]) -> dict[str, str]:
     }
 
 
-def deliver(client, headers, body, url=URL):
-    return client.post(url, data=body, content_type="application/json", **meta(headers))
+def deliver(client, headers, body, url=URL, **extra):
+    return client.post(url, data=body, content_type="application/json", **meta(headers), **extra)
 
 
-@pytest.fixture
-def paid(platform_keys, make_order):
-    """An order and a genuine TRANSACTION.SUCCESS notification for it."""
-    order = make_order()
-    headers, body = build_notification(
-        platform_keys, platform_keys.serial, APIV3_KEY, transaction_resource(order)
-    )
-    return order, headers, body
+def refund_resource(order, out_refund_no: str = "R1") -> dict:
+    """The decrypted resource of a REFUND.SUCCESS notification for ``order``."""
+    return {
+        "mchid": MCHID,
+        "out_trade_no": order.out_trade_no,
+        "transaction_id": order.transaction_id,
+        "out_refund_no": out_refund_no,
+        "refund_id": "50000000000000000000000001",
+        "refund_status": "SUCCESS",
+        "success_time": "2024-05-21T10:00:00+08:00",
+        "user_received_account": "招商银行信用卡0403",
+        "amount": {"total": 100, "refund": 40, "payer_total": 100, "payer_refund": 40},
+    }
 
 
 def test_url_name():
@@ -283,33 +288,28 @@ def test_other_event_types_are_recorded_and_flagged(client, platform_keys, merch
     assert log.response_status == 200
 
 
-def test_refund_notification(client, make_order, platform_keys, recorder):
+def refund_succeeds(client, make_order, platform_keys) -> tuple[Order, Refund]:
+    """A paid order's refund of 40 fen, PROCESSING, then its REFUND.SUCCESS delivered."""
     order = make_order(state="SUCCESS", transaction_id="4200000000000000000000000009")
     refund = Refund.objects.create(
         order=order, merchant=order.merchant, out_refund_no="R1", amount=40, status="PROCESSING"
     )
-    resource = {
-        "mchid": MCHID,
-        "out_trade_no": order.out_trade_no,
-        "transaction_id": order.transaction_id,
-        "out_refund_no": "R1",
-        "refund_id": "50000000000000000000000001",
-        "refund_status": "SUCCESS",
-        "success_time": "2024-05-21T10:00:00+08:00",
-        "user_received_account": "招商银行信用卡0403",
-        "amount": {"total": 100, "refund": 40, "payer_total": 100, "payer_refund": 40},
-    }
     headers, body = build_notification(
         platform_keys,
         platform_keys.serial,
         APIV3_KEY,
-        resource,
+        refund_resource(order),
         event_type="REFUND.SUCCESS",
         original_type="refund",
     )
     assert deliver(client, headers, body).status_code == 200
     refund.refresh_from_db()
     order.refresh_from_db()
+    return order, refund
+
+
+def test_refund_notification(client, make_order, platform_keys, recorder):
+    order, refund = refund_succeeds(client, make_order, platform_keys)
     assert refund.status == "SUCCESS"
     assert refund.refund_id == "50000000000000000000000001"
     assert order.state == "REFUND"
@@ -375,10 +375,16 @@ def test_a_failing_receiver_never_costs_the_payment(client, paid, recorder):
 
 
 def test_database_failure_when_recording_answers_500(client, paid):
+    from django.db import connection
+
+    def refuse_records(execute, sql, params, many, context):
+        # Every way of recording: the one-statement insert and the general path's.
+        if sql.startswith('INSERT INTO "django_wechatpay_notificationlog"'):
+            raise DatabaseError("down")
+        return execute(sql, params, many, context)
+
     order, headers, body = paid
-    with mock.patch(
-        "django_wechatpay.notify.NotificationLog.objects.create", side_effect=DatabaseError("down")
-    ):
+    with connection.execute_wrapper(refuse_records):
         response = deliver(client, headers, body)
     assert response.status_code == 500
     assert response.json()["code"] == "FAIL"
@@ -390,7 +396,7 @@ def test_database_failure_when_recording_answers_500(client, paid):
 def test_database_failure_during_processing_then_retry(client, paid, recorder):
     order, headers, body = paid
     with mock.patch(
-        "django_wechatpay.transitions._compare_and_set",
+        "django_wechatpay.transitions._payment_changes",
         side_effect=DatabaseError("connection lost"),
     ):
         assert deliver(client, headers, body).status_code == 500
@@ -406,7 +412,7 @@ def test_replay_command_processes_a_failed_notification(paid, client):
 
     order, headers, body = paid
     with mock.patch(
-        "django_wechatpay.transitions._compare_and_set", side_effect=DatabaseError("down")
+        "django_wechatpay.transitions._payment_changes", side_effect=DatabaseError("down")
     ):
         deliver(client, headers, body)
     log = NotificationLog.objects.get()
@@ -443,7 +449,7 @@ def test_a_duplicate_records_the_status_actually_answered(client, paid):
     says 500, not the 200 a duplicate usually gets."""
     _order, headers, body = paid
     with mock.patch(
-        "django_wechatpay.transitions._compare_and_set", side_effect=DatabaseError("down")
+        "django_wechatpay.transitions._payment_changes", side_effect=DatabaseError("down")
     ):
         assert deliver(client, headers, body).status_code == 500
         assert deliver(client, headers, body).status_code == 500

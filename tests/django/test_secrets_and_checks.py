@@ -12,6 +12,7 @@ from django_wechatpay.exceptions import SecretUnreadable
 from django_wechatpay.models import Merchant
 from django_wechatpay.stored_secrets import decrypt_secret, encrypt_secret
 from tests.conftest import APIV3_KEY
+from tests.django.conftest import one_merchant
 
 
 def ids(messages) -> set[str]:
@@ -63,19 +64,7 @@ def test_rotate_command_reencrypts_every_secret(merchant_keys):
 
 
 def test_checks_pass_on_a_good_merchant(merchant_keys):
-    config = {
-        "SECRET_KEYS": ["k"],
-        "NOTIFY_BASE_URL": "https://shop.example.com",
-        "MERCHANTS": {
-            "1900000001": {
-                "private_key": merchant_keys.key_pem,
-                "serial_no": merchant_keys.serial,
-                "apiv3_key": APIV3_KEY,
-                "appid": "wx1",
-            }
-        },
-    }
-    with override_settings(WECHATPAY=config):
+    with override_settings(WECHATPAY=one_merchant(merchant_keys, appid="wx1")):
         assert check_settings() == []
 
 
@@ -88,24 +77,14 @@ def test_checks_pass_on_a_good_merchant(merchant_keys):
         ({"verification": "public_key"}, {}, "wechatpay.E004"),
         ({}, {"DEFAULT_MERCHANT": "42"}, "wechatpay.E005"),
         ({"apiv3_key": "env:WXP_NOT_SET"}, {}, "wechatpay.E006"),
+        ({"serial_no": "444F4864EA9B34415..."}, {}, "wechatpay.E013"),
         ({}, {"NOTIFY_BASE_URL": "http://shop.example.com"}, "wechatpay.W001"),
         ({}, {"SECRET_KEYS": []}, "wechatpay.W002"),
         ({}, {"NOTIFY_BASE_URL": None}, "wechatpay.W003"),
     ],
 )
 def test_each_check(merchant_keys, merchant, extra, expected):
-    base = {
-        "private_key": merchant_keys.key_pem,
-        "serial_no": merchant_keys.serial,
-        "apiv3_key": APIV3_KEY,
-    }
-    config = {
-        "SECRET_KEYS": ["k"],
-        "NOTIFY_BASE_URL": "https://shop.example.com",
-        "MERCHANTS": {"1900000001": {**base, **merchant}},
-        **extra,
-    }
-    with override_settings(WECHATPAY=config):
+    with override_settings(WECHATPAY={**one_merchant(merchant_keys, **merchant), **extra}):
         messages = check_settings()
     assert expected in ids(messages)
     assert not any(merchant_keys.key_pem[40:80] in m.msg for m in messages)
@@ -147,3 +126,29 @@ def test_unknown_and_retired_top_level_keys_are_errors(settings):
     assert typo.hint == "Did you mean 'NOTIFY_ASYNC'?"
     retired = errors["WECHATPAY['PROPAGATE_RECEIVER_ERRORS'] is not a django-wechatpay setting"]
     assert "RAISE_RECEIVER_ERRORS" in retired.hint
+
+
+def test_every_unresolved_reference_is_reported_at_once(merchant_keys):
+    config = {
+        "SECRET_KEYS": ["k"],
+        "NOTIFY_BASE_URL": "https://shop.example.com",
+        "MERCHANTS": {
+            "1900000001": {
+                "private_key": "file:/nonexistent/apiclient_key.pem",
+                "serial_no": merchant_keys.serial,
+                "apiv3_key": "env:WXP_NOT_SET",
+                "public_key": "env:WXP_PUBLIC_NOT_SET",
+            }
+        },
+    }
+    with override_settings(WECHATPAY=config):
+        unresolved = [m.msg for m in check_settings() if m.id == "wechatpay.E006"]
+    assert len(unresolved) == 3
+    assert any("WXP_NOT_SET" in m for m in unresolved)
+    assert any("apiclient_key.pem" in m for m in unresolved)
+
+
+def test_a_missing_notify_route_is_an_error(merchant_keys, settings):
+    settings.ROOT_URLCONF = "tests.urls_without_wechatpay"
+    with override_settings(WECHATPAY=one_merchant(merchant_keys)):
+        assert "wechatpay.E012" in ids(check_settings())

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from django_wechatpay import services
 from django_wechatpay.certificate_rotation import rotate_certificates
-from django_wechatpay.core.errors import ServerError
+from django_wechatpay.core.errors import RateLimitedError, ServerError
 from django_wechatpay.exceptions import (
     ClosingNotAllowed,
     InvalidOrderRequest,
@@ -26,18 +26,6 @@ from django_wechatpay.reconciliation import reconcile_bill
 from tests.sandbox.raw import call
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
-
-
-@pytest.fixture
-def shop(transactional_db, wechatpay_settings, live_server, settings):
-    """Settings merchant on the simulator; notifications go to this test's live server."""
-    settings.WECHATPAY = {
-        **settings.WECHATPAY,
-        "NOTIFY_BASE_URL": live_server.url,
-        "POLL_GRACE_SECONDS": 0,
-    }
-    reset_clients()
-    return get_merchant()
 
 
 def verify_with(credentials, message: bytes, signature: str) -> bool:
@@ -259,6 +247,27 @@ def test_refund_refused_by_wechat_pay_is_failed_and_releases_the_amount(
     assert services.refundable_amount(order) == 100
 
 
+def test_a_refund_limited_by_frequency_is_kept_and_sent_again_not_failed(shop, wechatpay_sandbox):
+    order = services.create_order(
+        services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=100, description="x")
+    )
+    wechatpay_sandbox.pay(code_url=order.code_url)
+    wechatpay_sandbox.wait_for_deliveries(1)
+    order.refresh_from_db()
+    # The refund interface's FREQUENCY_LIMITED (orders older than two months) may come
+    # with a status other than 429: it is "later", not "no".
+    wechatpay_sandbox.add_fault(
+        "frequency_limited_403", method="POST", path="/v3/refund/domestic/refunds"
+    )
+    with pytest.raises(RateLimitedError):
+        services.refund(order, amount=30)
+    refund = order.refunds.get()
+    assert (refund.status, refund.error_code) == ("CREATED", "")
+    assert services.refundable_amount(order) == 70
+    assert services.submit_refund(refund).status in ("PROCESSING", "SUCCESS")
+    assert [r["out_refund_no"] for r in wechatpay_sandbox.refunds()] == [refund.out_refund_no]
+
+
 def test_missed_notification_is_recovered_by_polling(shop, wechatpay_sandbox, settings, recorder):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -320,7 +329,11 @@ def test_rotate_certificates(shop, wechatpay_sandbox):
     assert PlatformCertificate.objects.filter(merchant=shop).count() == 2
 
 
-def test_reconciliation_finds_every_kind_and_heals(shop, wechatpay_sandbox, settings, recorder):
+# `copy` (COPY into a temporary table, joins) is PostgreSQL's; `batch` runs everywhere.
+@pytest.mark.parametrize("method", ["batch", pytest.param("copy", marks=pytest.mark.postgres)])
+def test_reconciliation_finds_every_kind_and_heals(
+    shop, wechatpay_sandbox, settings, recorder, method
+):
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
     matched = services.create_order(
         services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=100, description="ok")
@@ -386,7 +399,7 @@ def test_reconciliation_finds_every_kind_and_heals(shop, wechatpay_sandbox, sett
         [*row[:6], mismatch.out_trade_no, *row[7:12], "4.01", *row[13:24], "4.01", *row[25:]]
     )
 
-    run = reconcile_bill(shop, today)
+    run = reconcile_bill(shop, today, method=method)
     kinds = {(i.kind, i.out_trade_no, i.healed) for i in run.items.all()}
     assert (DiscrepancyKind.STATE_MISMATCH, unnotified.out_trade_no, True) in kinds
     assert (DiscrepancyKind.MISSING_THERE, ghost.out_trade_no, False) in kinds
@@ -401,7 +414,7 @@ def test_reconciliation_finds_every_kind_and_heals(shop, wechatpay_sandbox, sett
     assert recorder.names().count("payment_succeeded") == 2
     assert "reconciliation_completed" in recorder.names()
     assert "reconciliation_discrepancy" in recorder.names()
-    again = reconcile_bill(shop, today)
+    again = reconcile_bill(shop, today, method=method)
     assert again.pk == run.pk
     assert again.items.count() == run.discrepancies - 1  # healed now matches
 

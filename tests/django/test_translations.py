@@ -41,7 +41,7 @@ from django.utils import translation
 from django.utils.translation import trim_whitespace
 
 from django_wechatpay.models import Order
-from django_wechatpay.states import RefundStatus, TradeState
+from django_wechatpay.states import RefundStatus, SharingState, TradeState, TransferState
 
 PACKAGE = Path(__file__).resolve().parents[2] / "django_wechatpay"
 LOCALE = PACKAGE / "locale" / "zh_Hans" / "LC_MESSAGES"
@@ -243,6 +243,13 @@ def test_trade_states_read_as_wechat_pay_writes_them(state):
 def test_refund_statuses_read_as_wechat_pay_writes_them(status, chinese):
     with translation.override("zh-hans"):
         assert str(status.label) == chinese
+
+
+def test_a_share_or_a_transfer_in_progress_is_not_called_a_refund():
+    with translation.override("zh-hans"):
+        assert str(SharingState.PROCESSING.label) == "处理中"
+        assert str(TransferState.PROCESSING.label) == "处理中"
+        assert str(RefundStatus.PROCESSING.label) == "退款处理中"
 
 
 def test_models_and_templates_speak_chinese():

@@ -146,6 +146,7 @@ def test_unknown_kinds_are_refused(wechatpay_sandbox):
     assert set(FAULT_KINDS) == {
         "server_error",
         "rate_limited",
+        "frequency_limited_403",
         "latency",
         "timeout",
         "reset",

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ..errors import ParameterError, WrongModeError
+from ..transport import encode_query
 from .spec import Endpoint, Mode, Response, Route
 
 __all__ = ["PreparedCall", "UploadParts", "encrypt_fields", "prepare"]
@@ -45,6 +46,48 @@ class PreparedCall:
 
 
 @dataclass(frozen=True)
+class _Shape:
+    """What :func:`prepare` reads of a route, computed once: Route's properties re-parse
+    the path and rebuild their sets on every access, a dozen times per call."""
+
+    path_params: tuple[str, ...]
+    url_param: str | None
+    query_names: tuple[str, ...]
+    body_names: tuple[str, ...]
+    required: frozenset[str]
+    accepted: frozenset[str]
+    #: Required fields the client cannot fill in: those that tell routes apart.
+    required_unfilled: frozenset[str]
+
+
+#: id(route) -> (route, its shape). The route is kept so that its id cannot be reused.
+_SHAPES: dict[int, tuple[Route, _Shape]] = {}
+#: Routes are registry constants; the bound only keeps routes made on the fly (tests)
+#: from piling up.
+_MAX_SHAPES = 4096
+
+
+def _shape(route: Route) -> _Shape:
+    cached = _SHAPES.get(id(route))
+    if cached is not None and cached[0] is route:
+        return cached[1]
+    required = route.required
+    shape = _Shape(
+        path_params=route.path_params,
+        url_param=route.url_param,
+        query_names=route.query_names,
+        body_names=route.body_names,
+        required=required,
+        accepted=route.accepted,
+        required_unfilled=required - set(route.fill),
+    )
+    if len(_SHAPES) >= _MAX_SHAPES:
+        _SHAPES.clear()
+    _SHAPES[id(route)] = (route, shape)
+    return shape
+
+
+@dataclass(frozen=True)
 class UploadParts:
     filename: str
     content: bytes
@@ -65,20 +108,21 @@ def prepare(
     fields a route fills in when the caller leaves them out.
     """
     route = _choose(endpoint, mode, params)
-    _check_names(endpoint.name, route, params)
+    shape = _shape(route)
+    _check_names(endpoint.name, shape.accepted, params)
     values = dict(params)
     for name, source in route.fill.items():
         if values.get(name) is None and settings.get(source):
             values[name] = settings[source]
-    missing = sorted(n for n in route.required if values.get(n) is None)
+    missing = sorted(n for n in shape.required if values.get(n) is None)
     if missing:
         raise ParameterError(f"{endpoint.name}: missing required parameter(s) {missing}")
 
-    body = {n: values[n] for n in route.body_names if values.get(n) is not None}
-    query = tuple((n, values[n]) for n in route.query_names if values.get(n) is not None)
+    body = {n: values[n] for n in shape.body_names if values.get(n) is not None}
+    query = tuple((n, values[n]) for n in shape.query_names if values.get(n) is not None)
     upload = _upload(values, body, route.digest) if route.upload else None
-    path = _path(route, values)
-    if route.url_param is not None and query:
+    path = _path(route, shape, values)
+    if shape.url_param is not None and query:
         # The URL keeps its own query (a download token) and the route's follows it.
         path, query = _with_query(path, query), ()
     return PreparedCall(
@@ -104,36 +148,34 @@ def _choose(endpoint: Endpoint, mode: Mode, params: Mapping[str, Any]) -> Route:
         raise WrongModeError(
             f"{endpoint.name} is only available in {other} mode; this client is in {mode} mode"
         )
-    reachable = [r for r in routes if all(params.get(p) is not None for p in r.path_params)]
+    reachable = [r for r in routes if all(params.get(p) is not None for p in _shape(r).path_params)]
     for route in reachable:
         # Routes told apart by a body field (elecsign by out_bill_no or transfer_bill_no).
-        if all(params.get(n) is not None for n in route.required - set(route.fill)):
+        if all(params.get(n) is not None for n in _shape(route).required_unfilled):
             return route
     if reachable:
         return reachable[0]
     if len(routes) == 1:
         return routes[0]  # reported as a missing parameter, with the others
-    ways = " or ".join("/".join(r.path_params) for r in routes)
+    ways = " or ".join("/".join(_shape(r).path_params) for r in routes)
     raise ParameterError(f"{endpoint.name}: give {ways}")
 
 
-def _check_names(name: str, route: Route, params: Mapping[str, Any]) -> None:
-    unknown = sorted(set(params) - route.accepted)
+def _check_names(name: str, accepted: frozenset[str], params: Mapping[str, Any]) -> None:
+    unknown = sorted(set(params) - accepted)
     if unknown:
-        raise ParameterError(
-            f"{name}: unknown parameter(s) {unknown}; it takes {sorted(route.accepted)}"
-        )
+        raise ParameterError(f"{name}: unknown parameter(s) {unknown}; it takes {sorted(accepted)}")
 
 
-def _path(route: Route, values: Mapping[str, Any]) -> str:
-    url_param = route.url_param
+def _path(route: Route, shape: _Shape, values: Mapping[str, Any]) -> str:
+    url_param = shape.url_param
     if url_param is not None:
         url = str(values[url_param])
         if not urlsplit(url).scheme.startswith("http"):
             raise ParameterError(f"{url_param} must be the URL WeChat Pay returned: {url!r}")
         return url
     path = route.path
-    for name in route.path_params:
+    for name in shape.path_params:
         text = str(values[name])
         if name in route.choices:
             options = route.choices[name]
@@ -148,19 +190,9 @@ def _path(route: Route, values: Mapping[str, Any]) -> str:
 
 
 def _with_query(url: str, query: tuple[tuple[str, Any], ...]) -> str:
-    """``url`` with ``query`` appended, each value percent-encoded once (as the client
-    encodes any query: booleans as ``true``/``false``, objects as compact JSON)."""
-    parts = []
-    for name, value in query:
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, dict | list):
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        else:
-            text = str(value)
-        parts.append(f"{quote(name, safe='')}={quote(text, safe='')}")
+    """``url`` with ``query`` appended, encoded as the client encodes any query."""
     joiner = "&" if urlsplit(url).query else ("" if url.endswith("?") else "?")
-    return url + joiner + "&".join(parts)
+    return url + joiner + encode_query(query)
 
 
 def _upload(values: Mapping[str, Any], meta_fields: Mapping[str, Any], digest: str) -> UploadParts:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from django_wechatpay.events import deliver
+from django_wechatpay.management.base import WeChatPayCommand
 
 
-class Command(BaseCommand):
+class Command(WeChatPayCommand):
     help = (
         "Call the receivers of every event delivery that is pending or failed and due "
         "(a process that died after its commit leaves them pending)."

@@ -1,26 +1,51 @@
-"""Poll pending orders and refunds (the ``poll_orders`` / ``poll_refunds`` tasks)."""
+"""Poll pending orders, refunds and transfers (the ``poll_orders`` / ``poll_refunds`` /
+``poll_transfers`` tasks)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import CommandParser
 
+from django_wechatpay.management.base import WeChatPayCommand
 from django_wechatpay.polling import poll_orders, poll_refunds
+from django_wechatpay.profit_sharing import poll_sharing_returns, poll_sharings
+from django_wechatpay.transfers import poll_transfers
 
 
-class Command(BaseCommand):
-    help = "Query WeChat Pay for pending orders and refunds and apply what it says."
+class Command(WeChatPayCommand):
+    help = "Query WeChat Pay for pending orders, refunds and transfers and apply what it says."
 
-    def add_arguments(self, parser: Any) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--grace", type=int, default=None, help="seconds to leave to notifications"
+            "--grace",
+            type=int,
+            default=None,
+            help="leave orders younger than this many seconds to notifications "
+            "(default: WECHATPAY['POLL_GRACE_SECONDS'])",
         )
-        parser.add_argument("--orders-only", action="store_true")
-        parser.add_argument("--refunds-only", action="store_true")
+        # Several --*-only flags poll those parts; none polls them all.
+        parser.add_argument("--orders-only", action="store_true", help="poll orders only")
+        parser.add_argument("--refunds-only", action="store_true", help="poll refunds only")
+        parser.add_argument("--transfers-only", action="store_true", help="poll transfers only")
+        parser.add_argument(
+            "--sharings-only", action="store_true", help="poll profit sharings and returns only"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not options["refunds_only"]:
-            self.stdout.write(f"orders: {poll_orders(grace_seconds=options['grace'])}")
-        if not options["orders_only"]:
-            self.stdout.write(f"refunds: {poll_refunds(grace_seconds=options['grace'])}")
+        polls: dict[str, Callable[..., object]] = {
+            "orders": poll_orders,
+            "refunds": poll_refunds,
+            "transfers": poll_transfers,
+            "sharings": _poll_sharings,
+        }
+        chosen = [part for part in polls if options[f"{part}_only"]] or list(polls)
+        for part in chosen:
+            self.stdout.write(f"{part}: {polls[part](grace_seconds=options['grace'])}")
+
+
+def _poll_sharings(*, grace_seconds: int | None) -> str:
+    """Profit sharings, then their returns (a return needs its sharing finished)."""
+    sharings = poll_sharings(grace_seconds=grace_seconds)
+    return f"{sharings}; returns: {poll_sharing_returns(grace_seconds=grace_seconds)}"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from django_wechatpay.management.base import WeChatPayCommand
 from django_wechatpay.sandbox.cli import add_arguments, serve
 
 
-class Command(BaseCommand):
+class Command(WeChatPayCommand):
     help = "Run the local WeChat Pay v3 simulator until interrupted."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -58,11 +58,16 @@ def sub_merchant(route_query: tuple[str, ...] = ()) -> tuple[str, ...]:
 
 SHARE = post(
     "/v3/profitsharing/orders",
-    "appid!",
+    # Optional since the 2025-09-29 pages (pay.weixin.qq.com/doc/v3/partner/4012690683):
+    # required only with a PERSONAL_OPENID receiver; still filled in when known.
+    "appid",
     "transaction_id!",
     "out_order_no!",
     "receivers!",
     "unfreeze_unsplit!",
+    # Where the sharing's result is notified (分账结果回调url): in the official SDKs'
+    # request models (wechatpay-go/wechatpay-java profitsharing 0.0.9), not in wechatpayv3.
+    "notify_url",
     fill=APPID,
     sensitive=("receivers[].name",),
     # Same out_order_no, same sharing (protocol: 同一分账单号多次请求等同一次).
@@ -85,6 +90,7 @@ UNFREEZE = post(
     "transaction_id!",
     "out_order_no!",
     "description!",
+    "notify_url",
     idempotent=True,
 )
 ADD_RECEIVER = post(
