@@ -34,6 +34,24 @@ def machine() -> dict[str, Any]:
     }
 
 
+def cpu_jiffies() -> tuple[int, int]:
+    """``(busy, total)`` clock ticks of every core since boot (``/proc/stat``; zeros
+    elsewhere): two readings tell how busy the whole machine was between them, every
+    process counted (the simulator's, PostgreSQL's), not only the benchmark's."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The share of the machine's CPU time that was busy between two :func:`cpu_jiffies`."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total else None
+
+
 def record(name: str, figures: dict[str, Any], *, quick: bool = False) -> None:
     """Store ``figures`` of benchmark ``name`` (``quick``: a scaled-down run)."""
     data: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

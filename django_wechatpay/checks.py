@@ -26,7 +26,7 @@ wechatpay.W030     an openid receiver under an appid that is not the merchant's
 wechatpay.W001     the notify URL is plain http outside DEBUG
 wechatpay.W002     SECRET_KEYS not set: stored secrets are encrypted with SECRET_KEY
 wechatpay.W003     no notify base URL: orders cannot be created
-wechatpay.W004     SQLite without transaction_mode IMMEDIATE: row locks are not taken
+wechatpay.W004     SQLite without transaction_mode IMMEDIATE: concurrent writers fail
 =================  ===============================================================
 """
 
@@ -237,9 +237,12 @@ def _unknown_keys() -> list[Error | Warning]:
 
 
 def _database_warnings() -> list[Warning]:
-    """SQLite ignores ``select_for_update``, and Python's sqlite3 begins a deferred
-    transaction only at the first write, so two processes can both read an unpaid order
-    and both apply the payment. ``BEGIN IMMEDIATE`` (Django 5.1+) serialises them."""
+    """SQLite ignores ``select_for_update``, and a deferred transaction takes the write
+    lock only at its first write. The state changes are compare-and-set updates, so no
+    payment is applied twice, but a transaction that read and then wants to write while
+    another writes fails at once with "database is locked" (the busy timeout does not
+    apply to that upgrade): a notification then answers 500 and is delivered again.
+    ``BEGIN IMMEDIATE`` (Django 5.1+) takes the lock first, so writers wait their turn."""
     messages = []
     for alias, db in settings.DATABASES.items():
         if db.get("ENGINE") != "django.db.backends.sqlite3":
@@ -252,7 +255,8 @@ def _database_warnings() -> list[Warning]:
             messages.append(
                 Warning(
                     f"database {alias!r} is SQLite without transaction_mode IMMEDIATE: "
-                    "payment and refund updates from different processes are not serialised",
+                    "a notification and a poll writing at the same time can fail with "
+                    "'database is locked' instead of waiting their turn",
                     hint="Use PostgreSQL in production; on SQLite (Django 5.1+) set "
                     "DATABASES[...]['OPTIONS'] = {'transaction_mode': 'IMMEDIATE'}.",
                     id="wechatpay.W004",

@@ -134,8 +134,14 @@ def _load(model: type[models.Model], pk: Any) -> models.Model | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, [model._meta.pk.get_db_prep_value(pk, connection)])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _from_row(model, alias, columns, row)
+
+
+def _from_row(
+    model: type[models.Model], alias: str, columns: list[Any], row: Iterable[Any]
+) -> models.Model:
+    """The instance the ORM would build from ``row`` (``columns``' values, in order)."""
+    connection = connections[alias]
     values = []
     for column, value in zip(columns, row, strict=True):
         # What the ORM does to each value it reads (the backend's, then the field's).
@@ -301,10 +307,10 @@ def _deliver_recorded(event: Event, spec: SignalSpec, deliveries: list[tuple[int
             continue
         try:
             with transaction.atomic():
-                if not _mark_delivered(pk):
+                encoded = (event.payload or {}).get("kwargs") or {}
+                marked, kwargs = _mark_delivered_and_decode(pk, encoded)
+                if not marked:
                     continue  # delivered meanwhile (the command, the task)
-                payload = event.payload or {}
-                kwargs = {k: _decode(v) for k, v in (payload.get("kwargs") or {}).items()}
                 kwargs = spec.expand(kwargs) if spec.expand else kwargs
                 receiver(
                     signal=spec.signal, sender=spec.sender, event_id=str(event.event_id), **kwargs
@@ -318,6 +324,64 @@ def _deliver_recorded(event: Event, spec: SignalSpec, deliveries: list[tuple[int
         logger.info("event deliveries: %s", report)
     if error is not None and app_settings.RAISE_RECEIVER_ERRORS:
         raise error
+
+
+def _mark_delivered_and_decode(pk: int, encoded: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    """:func:`_mark_delivered`, then the receiver's arguments decoded (rows read as they
+    are now). On PostgreSQL, when one row is to be read (a payment's order, a refund),
+    the mark and the read are one statement: one round trip fewer on every delivery."""
+    models_to_load = [
+        (name, value)
+        for name, value in encoded.items()
+        if isinstance(value, dict) and "$model" in value
+    ]
+    if len(models_to_load) == 1:
+        name, reference = models_to_load[0]
+        model = apps.get_model(reference["$model"])
+        alias = router.db_for_write(EventDelivery)
+        if (
+            connections[alias].vendor == "postgresql"
+            and type(model._default_manager) is models.Manager
+            and router.db_for_read(model) == alias
+        ):
+            marked, row = _mark_and_load(pk, model, reference["pk"], alias)
+            if not marked:
+                return False, {}
+            rest = {k: _decode(v) for k, v in encoded.items() if k != name}
+            return True, {**rest, name: row}
+    if not _mark_delivered(pk):
+        return False, {}
+    return True, {k: _decode(v) for k, v in encoded.items()}
+
+
+def _mark_and_load(
+    pk: int, model: type[models.Model], row_pk: Any, alias: str
+) -> tuple[bool, models.Model | None]:
+    """PostgreSQL: :func:`_mark_delivered`'s ``UPDATE`` in a ``WITH``, and the row of
+    ``model`` read in the same statement (its snapshot: the row as it is now, as
+    :func:`_load` reads it). Whether the delivery was marked, and the row (None if gone)."""
+    connection = connections[alias]
+    load_sql, columns = _load_sql(model, alias)
+    params = [*_mark_params(pk, connection), model._meta.pk.get_db_prep_value(row_pk, connection)]
+    with connection.cursor() as cursor:
+        cursor.execute(_mark_and_load_sql(alias, load_sql), params)
+        marked, found, *row = cursor.fetchone()
+    if not marked:
+        return False, None
+    return True, _from_row(model, alias, columns, row) if found else None
+
+
+@functools.lru_cache
+def _mark_and_load_sql(alias: str, load_sql: str) -> str:
+    # The mark's UPDATE runs whether or not the row exists: a data-modifying WITH runs
+    # once, to completion, whatever the main query reads of it.
+    select, _, rest = load_sql.partition(" FROM ")
+    return (
+        f"WITH marked AS ({_mark_sql(alias)})"  # noqa: S608 -- our own SQL, placeholders
+        f" SELECT EXISTS (SELECT 1 FROM marked), loaded.* FROM (SELECT 1) AS one"
+        f" LEFT JOIN LATERAL (SELECT TRUE, {select.removeprefix('SELECT ')} FROM {rest})"
+        f" AS loaded ON TRUE"
+    )
 
 
 def _mark_delivered(pk: int) -> bool:
@@ -335,15 +399,18 @@ def _mark_delivered(pk: int) -> bool:
     """
     alias = router.db_for_write(EventDelivery)
     connection = connections[alias]
-    moment = EventDelivery._meta.get_field("updated_at").get_db_prep_save(now(), connection)
-    open_ = [status.value for status in OPEN]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _mark_sql(alias), [DeliveryStatus.DELIVERED.value, moment, moment, pk, *open_, moment]
-        )
+        cursor.execute(_mark_sql(alias), _mark_params(pk, connection))
         if connection.vendor == "postgresql":
             return cursor.fetchone() is not None
         return cursor.rowcount == 1
+
+
+def _mark_params(pk: int, connection: Any) -> list[Any]:
+    """The parameters of :func:`_mark_sql`'s statement for delivery ``pk``."""
+    moment = EventDelivery._meta.get_field("updated_at").get_db_prep_save(now(), connection)
+    open_ = [status.value for status in OPEN]
+    return [DeliveryStatus.DELIVERED.value, moment, moment, pk, *open_, moment]
 
 
 @functools.lru_cache

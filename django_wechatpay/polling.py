@@ -48,6 +48,7 @@ from .exceptions import LeaseHeld, WeChatPayServiceError
 from .merchants import client_for
 from .models import Order, Refund
 from .orders import close_order, query_order
+from .progress import Progress
 from .refunds import sync_refund
 from .states import REFUND_PENDING, TRADE_PENDING, TradeState
 from .timezones import now as db_now
@@ -79,6 +80,8 @@ class PollReport:
     errors: list[str] = field(default_factory=list)
     #: Another run held the lease: this one did nothing.
     skipped: bool = False
+    #: Told ``(checked, None)`` as rows are asked about (the command's terminal line).
+    progress: Progress | None = field(default=None, repr=False, compare=False)
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
@@ -91,6 +94,8 @@ class PollReport:
             self.changed += changed
             self.closed += closed
             self.deferred += deferred
+            if checked and self.progress is not None:
+                self.progress(self.checked, None)  # under the lock: one line at a time
 
     def error(self, text: str) -> None:
         with self._lock:
@@ -463,11 +468,16 @@ def _poll_order(order: Order, moment: datetime, report: PollReport) -> None:
         report.add(closed=1)
 
 
-def poll_orders(*, grace_seconds: int | None = None, batch_size: int | None = None) -> PollReport:
+def poll_orders(
+    *,
+    grace_seconds: int | None = None,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> PollReport:
     """Query WeChat Pay for every order it may still change; one run at a time across
     every process and host (a database lease)."""
     grace = app_settings.POLL_GRACE_SECONDS if grace_seconds is None else grace_seconds
-    report = PollReport()
+    report = PollReport(progress=progress)
     _poll_in_threads(
         ORDERS_LEASE,
         lambda moment: orders_to_poll(moment, grace),
@@ -491,10 +501,15 @@ def _poll_refund(refund: Refund, report: PollReport) -> None:
     report.add(changed=int(refund.status != before))
 
 
-def poll_refunds(*, grace_seconds: int | None = None, batch_size: int | None = None) -> PollReport:
+def poll_refunds(
+    *,
+    grace_seconds: int | None = None,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> PollReport:
     """Query WeChat Pay for every refund still waiting; one run at a time."""
     grace = app_settings.POLL_GRACE_SECONDS if grace_seconds is None else grace_seconds
-    report = PollReport()
+    report = PollReport(progress=progress)
     _poll_in_threads(
         REFUNDS_LEASE,
         lambda moment: Refund.objects.select_related("order", "merchant").filter(

@@ -49,6 +49,7 @@ from .models import (
     ReceiverType,
 )
 from .polling import PollReport, poll_rows
+from .progress import Progress
 from .states import (
     RETURN_PENDING,
     RETURN_TRANSITIONS,
@@ -1020,8 +1021,8 @@ def apply_return_notification(merchant: Merchant, resource: Any) -> None:
 # --- polling ------------------------------------------------------------------------------------
 
 
-def _poll(lease: str, rows: Any, sync: Any, state_of: Any) -> PollReport:
-    report = PollReport()
+def _poll(lease: str, rows: Any, sync: Any, state_of: Any, progress: Progress | None) -> PollReport:
+    report = PollReport(progress=progress)
 
     def poll_one(row: Any) -> None:
         report.add(checked=1)
@@ -1041,7 +1042,9 @@ def _poll(lease: str, rows: Any, sync: Any, state_of: Any) -> PollReport:
     return report
 
 
-def poll_sharings(*, grace_seconds: int | None = None) -> PollReport:
+def poll_sharings(
+    *, grace_seconds: int | None = None, progress: Progress | None = None
+) -> PollReport:
     """Ask WeChat Pay about every sharing and unfreezing not finished yet, past the grace
     left to their notification; send again those it never received. One run at a time."""
     grace = app_settings.POLL_GRACE_SECONDS if grace_seconds is None else grace_seconds
@@ -1053,12 +1056,15 @@ def poll_sharings(*, grace_seconds: int | None = None) -> PollReport:
         pending,
         lambda sharing: sync_sharing(sharing, source="poll"),
         lambda sharing: (sharing.state, *sharing.items.values_list("result", flat=True)),
+        progress,
     )
     logger.info("poll_sharings: %s", report)
     return report
 
 
-def poll_sharing_returns(*, grace_seconds: int | None = None) -> PollReport:
+def poll_sharing_returns(
+    *, grace_seconds: int | None = None, progress: Progress | None = None
+) -> PollReport:
     """Ask WeChat Pay about every return not decided yet. One run at a time."""
     grace = app_settings.POLL_GRACE_SECONDS if grace_seconds is None else grace_seconds
     pending = ProfitSharingReturn.objects.select_related(
@@ -1069,6 +1075,7 @@ def poll_sharing_returns(*, grace_seconds: int | None = None) -> PollReport:
         pending,
         lambda record: sync_return(record, source="poll"),
         lambda record: record.result,
+        progress,
     )
     logger.info("poll_sharing_returns: %s", report)
     return report

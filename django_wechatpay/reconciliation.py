@@ -43,7 +43,7 @@ import tempfile
 import time
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any, Literal, NamedTuple
 
@@ -66,6 +66,7 @@ from .models import (
     RunStatus,
 )
 from .orders import sync_order
+from .progress import Progress
 from .refunds import adopt_refund, sync_refund
 from .states import (
     REFUND_COUNTED_IN_BILL,
@@ -81,8 +82,6 @@ __all__ = ["ReconciliationInProgress", "reconcile_bill"]
 logger = logging.getLogger("django_wechatpay.reconciliation")
 
 Method = Literal["auto", "copy", "batch"]
-#: ``(done, total)``: what the management command draws on a terminal.
-Progress = Callable[[int, int | None], None]
 
 BATCH = 1000
 #: How long a run's lease lasts unless renewed: a run that died is taken over after it.

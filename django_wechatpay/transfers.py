@@ -43,6 +43,7 @@ from .merchants import client_for, notify_url_for
 from .models import Merchant, Transfer
 from .orders import MAX_AMOUNT
 from .polling import PollReport, poll_rows
+from .progress import Progress
 from .states import (
     TRANSFER_CANCELLABLE,
     TRANSFER_CONFIRMABLE,
@@ -539,7 +540,10 @@ def apply_transfer_notification(merchant: Merchant, resource: Mapping[str, Any])
 
 
 def poll_transfers(
-    *, grace_seconds: int | None = None, batch_size: int | None = None
+    *,
+    grace_seconds: int | None = None,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
 ) -> PollReport:
     """Ask WeChat Pay about every transfer still pending (and send those it never got);
     one run at a time across processes (a database lease).
@@ -548,7 +552,7 @@ def poll_transfers(
     WeChat Pay rate-limits is left alone for the rest of the run.
     """
     grace = app_settings.POLL_GRACE_SECONDS if grace_seconds is None else grace_seconds
-    report = PollReport()
+    report = PollReport(progress=progress)
     limited: set[int] = set()
 
     def pending() -> QuerySet[Transfer]:

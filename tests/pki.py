@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -27,11 +28,14 @@ class KeyPair:
         *,
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
+        tls_ip: str | None = None,
     ) -> KeyPair:
+        """``tls_ip``: a certificate a TLS server at that address can present (and a
+        client can trust as its own CA bundle)."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         now = dt.datetime.now(dt.timezone.utc)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(name)
             .issuer_name(name)
@@ -39,8 +43,13 @@ class KeyPair:
             .serial_number(x509.random_serial_number())
             .not_valid_before(not_before or now - dt.timedelta(days=1))
             .not_valid_after(not_after or now + dt.timedelta(days=365 * 5))
-            .sign(key, hashes.SHA256())
         )
+        if tls_ip is not None:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(tls_ip))]),
+                critical=False,
+            ).add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        cert = builder.sign(key, hashes.SHA256())
         return cls(key, cert)
 
     @property

@@ -182,7 +182,7 @@ class Transport:
             self.session.proxies.update(proxies)
         #: Proxies per origin, resolved once: requests would read the environment's
         #: *_PROXY / NO_PROXY on every send, about a third of a millisecond a call.
-        self._proxies: dict[str, dict[str, str]] = {}
+        self._environment: dict[str, dict[str, Any]] = {}
         #: Origins whose URL requests has parsed once (see _prepare).
         self._checked_bases: set[str] = set()
 
@@ -225,7 +225,7 @@ class Transport:
             started = time.monotonic()
             try:
                 response = self.session.send(
-                    prepared, timeout=self.timeout, stream=stream, proxies=self._proxies_for(base)
+                    prepared, timeout=self.timeout, stream=stream, **self._environment_for(base)
                 )
             except requests.RequestException as exc:
                 error = _transport_error(exc)
@@ -342,14 +342,24 @@ class Transport:
             prepared.prepare_hooks(session.hooks)
         return prepared
 
-    def _proxies_for(self, base: str) -> dict[str, str]:
-        proxies = self._proxies.get(base)
-        if proxies is None:
-            proxies = dict(self.session.proxies)
-            if self.session.trust_env:
-                proxies = {**requests.utils.get_environ_proxies(base), **proxies}
-            self._proxies[base] = proxies
-        return proxies
+    def _environment_for(self, base: str) -> dict[str, Any]:
+        """What ``Session.request`` would take from the environment for ``base``: proxies
+        (``HTTP(S)_PROXY``, ``NO_PROXY``), the CA bundle (``REQUESTS_CA_BUNDLE``,
+        ``CURL_CA_BUNDLE``) and the client certificate, merged with the session's own.
+
+        ``Session.send`` reads none of it, and requests would re-read it on every call:
+        it is resolved once per origin.
+        """
+        settings = self._environment.get(base)
+        if settings is None:
+            merged = self.session.merge_environment_settings(base, {}, None, None, None)
+            settings = {
+                "proxies": merged["proxies"],
+                "verify": merged["verify"],
+                "cert": merged["cert"],
+            }
+            self._environment[base] = settings
+        return settings
 
     def _wait(self, attempt: int, retry_after: float | None) -> None:
         if self.backoff <= 0:

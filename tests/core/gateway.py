@@ -11,6 +11,7 @@ import base64
 import json
 import secrets
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -86,6 +87,13 @@ class FakeGateway:
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
+
+    def serve_tls(self, cert_file: str, key_file: str) -> None:
+        """Answer over TLS with that certificate (call before entering)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.base_url = self.base_url.replace("http://", "https://", 1)
 
     def __enter__(self) -> FakeGateway:
         self._thread.start()

@@ -28,6 +28,7 @@ from django_wechatpay.core.verifier import (
 )
 from tests.conftest import APIV3_KEY, MCHID, PUBLIC_KEY_ID
 from tests.core.gateway import FakeGateway, Recorded, Reply
+from tests.pki import KeyPair
 
 # The module, not the function the package exports under the same name.
 endpoints_prepare = importlib.import_module("django_wechatpay.core.endpoints.prepare")
@@ -503,6 +504,28 @@ def test_netrc_credentials_never_replace_the_signature(
     _client_on(gateway.base_url, merchant_keys, store).get("/v3/x")
     [record] = gateway.recorded
     check_authorization(record, merchant_keys)
+
+
+def test_the_ca_bundle_of_the_environment_is_honoured(
+    platform_keys, merchant_keys, store, tmp_path, monkeypatch
+):
+    """``Session.send`` ignores REQUESTS_CA_BUNDLE (only ``Session.request`` reads it):
+    behind a TLS-inspecting proxy, or with a private CA, the transport must still use
+    the bundle the deployment points at."""
+    server = KeyPair.generate("gateway", tls_ip="127.0.0.1")
+    cert_file, key_file = tmp_path / "server.pem", tmp_path / "server.key"
+    cert_file.write_text(server.cert_pem)
+    key_file.write_text(server.key_pem)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with FakeGateway(platform_keys) as gateway:
+        gateway.serve_tls(str(cert_file), str(key_file))
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        with pytest.raises(errors.NetworkError):  # not trusted by the default bundle
+            _client_on(gateway.base_url, merchant_keys, store, retries=0).get("/v3/x")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
+        answer = _client_on(gateway.base_url, merchant_keys, store, retries=0).get("/v3/x")
+    assert answer.data == {"ok": True}
+    assert [r.target for r in gateway.recorded] == ["/v3/x"]
 
 
 def test_a_malformed_api_base_fails_before_anything_is_sent(merchant_keys, store):

@@ -112,6 +112,21 @@ def test_reconcile_draws_its_progress_on_a_terminal_only(shop, wechatpay_sandbox
     assert f"\r{shop.mchid} rows: 1\n" in terminal.getvalue()
 
 
+def test_poll_draws_its_progress_on_a_terminal_only(shop, wechatpay_sandbox, monkeypatch):
+    for _ in range(3):
+        services.create_order(
+            services.OrderRequest(merchant=shop, trade_type="NATIVE", amount=1, description="x")
+        )
+    piped = io.StringIO()
+    call_command("wechatpay_poll", "--grace", "0", stdout=io.StringIO(), stderr=piped)
+    assert "\r" not in piped.getvalue()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    terminal, out = io.StringIO(), io.StringIO()
+    call_command("wechatpay_poll", "--grace", "0", "--orders-only", stdout=out, stderr=terminal)
+    assert terminal.getvalue() == "\rorders: 1\rorders: 2\rorders: 3\n"
+    assert "orders: checked 3," in out.getvalue()
+
+
 def test_admin_refund_shows_wechat_pays_refusal(
     client, shop, wechatpay_sandbox, wechatpay_merchant
 ):

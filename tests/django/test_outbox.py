@@ -62,6 +62,34 @@ def pay(order: Order) -> None:
     )
 
 
+def test_a_receiver_gets_the_row_as_it_is_when_delivered(make_order, connect):
+    """Not the instance the transition held: a change later in the same transaction
+    (here after the payment's event was written) is what the receiver reads. On
+    PostgreSQL the delivered mark and this read are one statement."""
+    steady = connect(Flaky(failures=0))
+    order = make_order()
+    with transaction.atomic():
+        pay(order)
+        Order.objects.filter(pk=order.pk).update(description="changed after the event")
+    [call] = steady.calls
+    assert call["order"].description == "changed after the event"
+    assert call["order"].state == "SUCCESS"
+    assert call["source"] == "test"
+    assert EventDelivery.objects.get().status == DeliveryStatus.DELIVERED
+
+
+def test_a_delivery_of_a_row_gone_meanwhile_gets_none(make_order, connect):
+    steady = connect(Flaky(failures=0))
+    order = make_order()
+    with transaction.atomic():
+        pay(order)
+        Event.objects.update(order=None)  # what a deleted order's events keep
+        Order.objects.filter(pk=order.pk).delete()
+    [call] = steady.calls
+    assert call["order"] is None
+    assert EventDelivery.objects.get().status == DeliveryStatus.DELIVERED
+
+
 def test_failing_receiver_is_retried_until_it_succeeds_and_never_after(make_order, connect):
     flaky = connect(Flaky(failures=2))
     steady = connect(Flaky(failures=0))

@@ -11,6 +11,7 @@ from django.core.management.base import CommandParser
 from django_wechatpay.management.base import WeChatPayCommand
 from django_wechatpay.polling import poll_orders, poll_refunds
 from django_wechatpay.profit_sharing import poll_sharing_returns, poll_sharings
+from django_wechatpay.progress import Progress
 from django_wechatpay.transfers import poll_transfers
 
 
@@ -42,10 +43,13 @@ class Command(WeChatPayCommand):
         }
         chosen = [part for part in polls if options[f"{part}_only"]] or list(polls)
         for part in chosen:
-            self.stdout.write(f"{part}: {polls[part](grace_seconds=options['grace'])}")
+            report = polls[part](grace_seconds=options["grace"], progress=self.progress(part))
+            self.end_progress()
+            self.stdout.write(f"{part}: {report}")
 
 
-def _poll_sharings(*, grace_seconds: int | None) -> str:
+def _poll_sharings(*, grace_seconds: int | None, progress: Progress) -> str:
     """Profit sharings, then their returns (a return needs its sharing finished)."""
-    sharings = poll_sharings(grace_seconds=grace_seconds)
-    return f"{sharings}; returns: {poll_sharing_returns(grace_seconds=grace_seconds)}"
+    sharings = poll_sharings(grace_seconds=grace_seconds, progress=progress)
+    returns = poll_sharing_returns(grace_seconds=grace_seconds, progress=progress)
+    return f"{sharings}; returns: {returns}"
