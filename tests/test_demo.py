@@ -9,6 +9,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
@@ -219,6 +220,34 @@ def test_the_catalogue_decides_and_only_the_buyer_confirms_the_cash_back(demo):
     )
     assert refused.status_code == 403
     assert buyer.get(page.url + "status.json", timeout=5).json()["delivered"] is False
+
+
+def test_a_double_click_on_checkout_places_one_payment(demo):
+    """Two checkout POSTs of one cart, at once and then once more after it was placed:
+    one combine order, and every answer leads to it."""
+    shop, sandbox = demo
+
+    def combines() -> set[str]:
+        orders = requests.get(sandbox + "/sandbox/orders", timeout=5).json()
+        return {o["combine_out_trade_no"] for o in orders} - {""}
+
+    before = combines()
+    buyer = requests.Session()
+    token = add_to_cart(buyer, shop, "pu-erh", "cups")
+    twin = requests.Session()
+    twin.cookies.update(buyer.cookies)  # the same browser: the same session cookie
+    with ThreadPoolExecutor(2) as pool:
+        pages = list(pool.map(lambda s: market_checkout(s, shop, token), (buyer, twin)))
+    late = market_checkout(buyer, shop, token)  # the cart is empty by now
+    assert [p.status_code for p in (*pages, late)] == [200, 200, 200]
+    assert len({p.url for p in (*pages, late)}) == 1
+    number = pages[0].url.rstrip("/").rsplit("/", 1)[1]
+    assert combines() - before == {number}
+    # A changed cart is a new checkout.
+    token = add_to_cart(buyer, shop, "longjing", "cups")
+    again = market_checkout(buyer, shop, token)
+    assert again.status_code == 200
+    assert again.url != pages[0].url
 
 
 def test_the_marketplace_speaks_chinese(demo):

@@ -39,6 +39,7 @@ from .marketplace import (
     checkout,
     deliver,
     marketplace_merchant,
+    new_checkout_number,
     sharing_of,
 )
 from .models import MarketOrder
@@ -52,9 +53,10 @@ SHARING_STATES = {
     "FINISHED": pgettext_lazy("profit sharing", "Done"),
     "FAILED": pgettext_lazy("profit sharing", "Refused"),
 }
-#: Session keys: the cart ({product slug: quantity}), and the checkouts this browser made
+#: Session keys: the cart ({product slug: quantity}), the combine number its checkout
+#: will use (a new one at every change of the cart), and the checkouts this browser made
 #: (only their buyer is shown the cash-back's confirmation).
-CART, MINE = "marketplace_cart", "marketplace_orders"
+CART, CHECKOUT, MINE = "marketplace_cart", "marketplace_checkout", "marketplace_orders"
 
 
 def _cart(request: HttpRequest) -> dict[str, int]:
@@ -116,13 +118,22 @@ def cart_change(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         cart.pop(slug, None)
     request.session[CART] = cart
+    # Minted here, before any checkout: two checkout POSTs of this cart (a double click)
+    # then read the same number, and place one payment.
+    request.session[CHECKOUT] = new_checkout_number()
     return redirect("shop:cart" if request.POST.get("next") == "cart" else "shop:market")
 
 
 @require_POST
 def market_checkout(request: HttpRequest) -> HttpResponse:
+    number = request.session.get(CHECKOUT)
+    if not _cart(request) and number in request.session.get(MINE, []):
+        # This cart was placed by the click before this one: its order, not an error.
+        return redirect("shop:market-order", combine_out_trade_no=number)
     try:
-        placed = checkout(_cart(request), user=request.user, buyer_openid=DEMO_OPENID)
+        placed = checkout(
+            _cart(request), user=request.user, buyer_openid=DEMO_OPENID, number=number
+        )
     except CartError as exc:
         context = {"cart": _cart_context(request), "error": exc}
         return render(request, "shop/cart.html", context, status=400)
@@ -130,7 +141,8 @@ def market_checkout(request: HttpRequest) -> HttpResponse:
         return render(request, "shop/error.html", {"error": exc}, status=502)
     number = placed.combine.combine_out_trade_no
     request.session[CART] = {}
-    request.session[MINE] = [*request.session.get(MINE, []), number][-50:]
+    mine = request.session.get(MINE, [])
+    request.session[MINE] = (mine if number in mine else [*mine, number])[-50:]
     return redirect("shop:market-order", combine_out_trade_no=number)
 
 

@@ -10,6 +10,7 @@ cash-back; the buyer's request only says which products, and how many.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -143,9 +144,16 @@ def add_platform_receivers() -> list[ProfitSharingReceiver]:
     ]
 
 
-def checkout(cart: Mapping[str, Any], *, user: Any, buyer_openid: str) -> MarketOrder:
+def checkout(
+    cart: Mapping[str, Any], *, user: Any, buyer_openid: str, number: str | None = None
+) -> MarketOrder:
     """Place the cart as one combine payment (NATIVE: one QR code), a sub-order per
-    seller, each held for profit sharing until it is delivered."""
+    seller, each held for profit sharing until it is delivered.
+
+    ``number``: the cart's combine number (:func:`new_checkout_number`). The same number
+    twice (a double click, a retried POST) is the same combine order and the same
+    marketplace order, never a second payment for one cart.
+    """
     parts = cart_parts(cart)
     if not parts:
         raise CartError(_("Your cart is empty."))
@@ -158,6 +166,7 @@ def checkout(cart: Mapping[str, Any], *, user: Any, buyer_openid: str) -> Market
         services.CombineOrderRequest(
             merchant=marketplace_merchant(),
             trade_type="NATIVE",
+            combine_out_trade_no=number,
             sub_orders=[
                 services.SubOrderRequest(
                     amount=part.amount,
@@ -183,12 +192,21 @@ def checkout(cart: Mapping[str, Any], *, user: Any, buyer_openid: str) -> Market
             user=user if getattr(user, "is_authenticated", False) else None,
         )
     )
-    return MarketOrder.objects.create(
+    market, _created = MarketOrder.objects.get_or_create(
         combine=combine,
-        buyer_openid=buyer_openid,
-        cashback_amount=combine.amount * CASHBACK_PERCENT // 100,
-        cashback_out_bill_no=new_out_bill_no(),
+        defaults={
+            "buyer_openid": buyer_openid,
+            "cashback_amount": combine.amount * CASHBACK_PERCENT // 100,
+            "cashback_out_bill_no": new_out_bill_no(),
+        },
     )
+    return market
+
+
+def new_checkout_number() -> str:
+    """A combine number for a cart, minted when the cart changes (WeChat Pay's
+    ``[0-9A-Za-z_-|*@]``, at most 32 characters)."""
+    return "MKT" + secrets.token_hex(12)
 
 
 def all_paid(market: MarketOrder) -> bool:
