@@ -48,6 +48,9 @@ __all__ = [
 ]
 
 TIME_FACTOR_INI = "wechatpay_sandbox_time_factor"
+#: The simulator a test was given by ``wechatpay_sandbox``, however the test asked for it:
+#: a fixture requested with ``request.getfixturevalue`` is not in ``item.funcargs``.
+_USED_SANDBOX: pytest.StashKey[Sandbox] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,7 +76,9 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
     # Before any fixture is finalised, whatever the order they were requested in: a
     # notification landing on the live server while pytest-django flushes the database
     # deadlocks the flush (PostgreSQL) or writes into the next test.
-    sandbox = getattr(item, "funcargs", {}).get("wechatpay_sandbox_session")
+    sandbox = item.stash.get(_USED_SANDBOX, None) or getattr(item, "funcargs", {}).get(
+        "wechatpay_sandbox_session"
+    )
     # A test that has the simulator has imported it: nothing to import for the others.
     simulator = sys.modules.get("django_wechatpay.sandbox.simulator")
     if simulator is not None and isinstance(sandbox, simulator.Sandbox):
@@ -82,9 +87,12 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.fixture
-def wechatpay_sandbox(wechatpay_sandbox_session: Sandbox) -> Sandbox:
+def wechatpay_sandbox(
+    wechatpay_sandbox_session: Sandbox, request: pytest.FixtureRequest
+) -> Sandbox:
     # Reset before, not after: a failed test's state stays there to be looked at.
     wechatpay_sandbox_session.reset()
+    request.node.stash[_USED_SANDBOX] = wechatpay_sandbox_session
     return wechatpay_sandbox_session
 
 

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from django_wechatpay import testing
 from django_wechatpay.sandbox import NotifyReceiver
 from django_wechatpay.sandbox.notifier import RETRY_SCHEDULE
 from tests.sandbox.raw import (
@@ -286,3 +287,16 @@ def test_quiesce_waits_for_the_attempt_in_flight_then_sends_nothing(
         endpoint.close()
     wechatpay_sandbox.reset()  # and reset resumes sending
     assert not wechatpay_sandbox.notifier.paused
+
+
+def test_a_simulator_asked_for_by_name_is_quiesced_before_teardown(request):
+    """``request.getfixturevalue("wechatpay_sandbox")`` (as the docs' code blocks do) puts
+    nothing in ``item.funcargs``: the plugin must still stop the simulator's
+    notifications before pytest-django flushes the database (on PostgreSQL a
+    notification landing during the flush deadlocked it)."""
+    sandbox = request.getfixturevalue("wechatpay_sandbox")
+    assert not sandbox.notifier.paused
+    teardown = testing.pytest_runtest_teardown(request.node)
+    next(teardown)  # what the hook does before the fixtures are finalised
+    assert sandbox.notifier.paused
+    teardown.close()
